@@ -1,0 +1,112 @@
+//! Errors as HTTP responses: a status code and a JSON body naming the problem.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use switchyard_core::DeliveryError;
+use switchyard_core::cloudevent::DecodeError;
+use switchyard_core::error::BoxError;
+use switchyard_core::topic::TopicError;
+
+/// An error answer: `{"error": code, "message": text, ...}`.
+#[derive(Debug, Serialize)]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: StatusCode,
+    #[serde(skip)]
+    pub retry_after: Option<Duration>,
+    /// A stable machine-readable code.
+    pub error: &'static str,
+    /// What was wrong, for a person.
+    pub message: String,
+    /// For CloudEvents errors: the attribute at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attribute: Option<String>,
+    /// For a batch that failed part-way: the ids delivered before the failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Vec<String>>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            retry_after: None,
+            error,
+            message: message.into(),
+            attribute: None,
+            accepted: None,
+        }
+    }
+
+    pub fn bad_request(error: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error, message)
+    }
+
+    fn retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+
+    /// Classifies a pipeline error by the [`DeliveryError`] in its source chain.
+    pub fn from_delivery(err: &BoxError) -> Self {
+        let message = err.to_string();
+        let unavailable = |m| Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m);
+        match DeliveryError::find(err.as_ref()) {
+            Some(DeliveryError::NoRoute { .. }) => {
+                Self::new(StatusCode::NOT_FOUND, "no_route", message)
+            }
+            Some(DeliveryError::Overloaded) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
+                    .retry_after(Duration::from_secs(1))
+            }
+            Some(DeliveryError::Unavailable { retry_after, .. }) => {
+                unavailable(message).retry_after(retry_after.unwrap_or(Duration::from_secs(5)))
+            }
+            Some(DeliveryError::Timeout { .. }) => {
+                Self::new(StatusCode::GATEWAY_TIMEOUT, "sink_timeout", message)
+            }
+            Some(DeliveryError::Rejected { .. }) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "rejected", message)
+            }
+            Some(DeliveryError::Hub(_)) => unavailable(message).retry_after(Duration::from_secs(5)),
+            Some(DeliveryError::ShuttingDown) => {
+                unavailable(message).retry_after(Duration::from_secs(1))
+            }
+            None => Self::new(StatusCode::BAD_GATEWAY, "delivery_failed", message),
+        }
+    }
+}
+
+impl From<DecodeError> for ApiError {
+    fn from(err: DecodeError) -> Self {
+        let mut api = Self::bad_request("invalid_cloudevent", err.to_string());
+        api.attribute = err.attribute;
+        api
+    }
+}
+
+impl From<TopicError> for ApiError {
+    fn from(err: TopicError) -> Self {
+        Self::bad_request("invalid_topic", err.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status;
+        let retry_after = self.retry_after;
+        let mut response = (status, Json(self)).into_response();
+        if let Some(after) = retry_after {
+            let secs = after.as_secs().max(1);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}

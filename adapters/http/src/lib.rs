@@ -1,0 +1,39 @@
+//! The HTTP family on one listener: `POST /topics/{topic}` publishes (CloudEvents binary,
+//! structured and batch modes, or any body, wrapped); `GET /topics/{filter}` subscribes as
+//! Server-Sent Events, WebSocket, long poll or short poll; the live console is served at `/`.
+//! Also the HTTP webhook outbound, and the accept loop with the timeouts axum leaves out.
+
+mod config;
+mod console;
+mod error;
+mod poll;
+mod publish;
+pub mod server;
+mod sse;
+mod state;
+mod subscribe;
+pub mod webhook;
+mod ws;
+
+pub use config::HttpConfig;
+pub use error::ApiError;
+pub use state::HttpState;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+
+/// The routes of the HTTP family (admin routes are added by the binary).
+pub fn router(state: HttpState) -> Router {
+    let body_limit = state.config.body_limit;
+    Router::new()
+        .route("/", get(console::page))
+        .route(
+            "/topics/{*topic}",
+            get(subscribe::subscribe).post(publish::publish),
+        )
+        // Enforced while the body streams in, so an oversized body is refused with 413 without
+        // being buffered whole; a lying Content-Length is caught by hyper's framing.
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}

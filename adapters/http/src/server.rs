@@ -1,0 +1,88 @@
+//! Our own accept loop for the public listener. `axum::serve` runs hyper without a timer, so
+//! hyper's header-read timeout never fires (slowloris) and it has no connection cap; here every
+//! connection gets a header-read timeout, the number of connections is capped, and draining
+//! lets in-flight requests finish while refusing new ones.
+//!
+//! HTTP/1.1 only: SSE, WebSocket and REST need nothing more, and hyper's automatic version
+//! detection reads the first bytes without any timeout (hyperium/hyper#3756).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Limits of the accept loop.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Time allowed for a request's headers (and for an idle keep-alive connection).
+    pub header_read_timeout: Duration,
+    /// Connections open at once; the next one is closed at accept.
+    pub max_connections: usize,
+}
+
+/// Serves `app` on `listener` until `shutdown` is cancelled. Each connection's task is in
+/// `connections`; on shutdown, each one finishes its in-flight request and closes. The caller
+/// waits on `connections` (with its grace period) to complete the drain.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    options: ServerOptions,
+    shutdown: CancellationToken,
+    connections: TaskTracker,
+) {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout)
+        .keep_alive(true);
+    let builder = Arc::new(builder);
+    let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(err) => {
+                // Usually EMFILE: wait a little rather than spin on an error that persists.
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            metrics::counter!("switchyard_http_connections_refused_total").increment(1);
+            tracing::warn!(%peer, limit = options.max_connections, "connection limit reached; closing");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let builder = builder.clone();
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                r = connection.as_mut() => r,
+                () = shutdown.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(err) = result {
+                tracing::debug!(%peer, error = %err, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+}

@@ -1,0 +1,278 @@
+//! The webhook as a `tower::Service<Event>`.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rand::Rng;
+use tokio::sync::Semaphore;
+use tower::Service;
+
+use switchyard_core::cloudevent::{http as binding, json};
+use switchyard_core::event::Event;
+use switchyard_core::{BoxError, DeliveryError};
+
+use super::config::{RetryConfig, WebhookConfig, WebhookMode};
+
+/// Longest `Retry-After` we honour before giving up on an attempt budget.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// A webhook outbound; clones share the connection pool.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    name: String,
+    uri: Uri,
+    mode: WebhookMode,
+    timeout: Duration,
+    retry: RetryConfig,
+    headers: HeaderMap,
+    permits: Semaphore,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Confirmed,
+    /// May heal: try again (after at least the given delay, if the server said).
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+        timed_out: bool,
+    },
+    /// Will not heal.
+    Permanent(String),
+}
+
+impl Webhook {
+    /// Builds the outbound `name` from its config; errors name what is wrong.
+    pub fn new(name: &str, config: &WebhookConfig) -> Result<Self, Vec<String>> {
+        let mut errors = Vec::new();
+        let uri = Uri::from_str(&config.url)
+            .map_err(|e| errors.push(format!("url: {e}")))
+            .ok();
+        if let Some(uri) = &uri
+            && (uri.scheme_str() != Some("http") || uri.host().is_none())
+        {
+            errors.push(format!(
+                "url: `{}` must be an absolute http:// URL (https is not supported yet)",
+                config.url
+            ));
+        }
+        let mut headers = HeaderMap::new();
+        for (k, v) in &config.headers {
+            match (HeaderName::from_str(k), HeaderValue::from_str(v)) {
+                (Ok(k), Ok(v)) => drop(headers.insert(k, v)),
+                _ => errors.push(format!("headers.{k}: not a valid header name and value")),
+            }
+        }
+        if config.retry.attempts == 0 {
+            errors.push("retry.attempts: must be at least 1".into());
+        }
+        if config.max_in_flight == 0 {
+            errors.push("max_in_flight: must be at least 1".into());
+        }
+        let (Some(uri), true) = (uri, errors.is_empty()) else {
+            return Err(errors);
+        };
+        let client = Client::builder(TokioExecutor::new())
+            // Below common server idle timeouts (nginx 75 s, Node 5 s is the odd one out), so
+            // we rarely reuse a connection the server is closing (hyperium/hyper#2136).
+            .pool_idle_timeout(Duration::from_secs(4))
+            .build_http();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                name: name.to_owned(),
+                uri,
+                mode: config.mode,
+                timeout: Duration::from_millis(config.timeout_ms.max(1)),
+                retry: config.retry.clone(),
+                headers,
+                permits: Semaphore::new(config.max_in_flight),
+                client,
+            }),
+        })
+    }
+}
+
+impl Service<Event> for Webhook {
+    type Response = ();
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<(), BoxError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, event: Event) -> Self::Future {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            inner
+                .deliver(event)
+                .await
+                .map_err(|e| Box::new(e) as BoxError)
+        })
+    }
+}
+
+impl Inner {
+    async fn deliver(&self, event: Event) -> Result<(), DeliveryError> {
+        let (headers, body) = self.encode(&event);
+        let mut last = String::new();
+        let mut timed_out = false;
+        for attempt in 1..=self.retry.attempts {
+            let outcome = self.attempt(&headers, body.clone()).await;
+            let label = match &outcome {
+                Attempt::Confirmed => "confirmed",
+                Attempt::Retry { .. } => "retry",
+                Attempt::Permanent(_) => "rejected",
+            };
+            metrics::counter!("switchyard_outbound_attempts_total", "outbound" => self.name.clone(), "result" => label).increment(1);
+            match outcome {
+                Attempt::Confirmed => return Ok(()),
+                Attempt::Permanent(reason) => {
+                    return Err(DeliveryError::Rejected {
+                        sink: self.name.clone(),
+                        reason,
+                    });
+                }
+                Attempt::Retry {
+                    reason,
+                    after,
+                    timed_out: t,
+                } => {
+                    tracing::debug!(outbound = %self.name, attempt, %reason, "webhook attempt failed");
+                    (last, timed_out) = (reason, t);
+                    if attempt < self.retry.attempts {
+                        tokio::time::sleep(self.backoff(attempt).max(after.unwrap_or_default()))
+                            .await;
+                    }
+                }
+            }
+        }
+        if timed_out {
+            return Err(DeliveryError::Timeout {
+                sink: self.name.clone(),
+                timeout: self.timeout,
+            });
+        }
+        Err(DeliveryError::Unavailable {
+            sink: self.name.clone(),
+            reason: format!("{last} (after {} attempts)", self.retry.attempts),
+            retry_after: Some(
+                Duration::from_millis(self.retry.max_backoff_ms).max(Duration::from_secs(1)),
+            ),
+        })
+    }
+
+    fn encode(&self, event: &Event) -> (HeaderMap, Bytes) {
+        let mut headers = self.headers.clone();
+        let body = match self.mode {
+            WebhookMode::Binary => binding::encode_binary(&event.cloud, &mut headers),
+            WebhookMode::Structured => {
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(binding::STRUCTURED_CONTENT_TYPE),
+                );
+                Bytes::from(json::to_vec(&event.cloud))
+            }
+        };
+        (headers, body)
+    }
+
+    async fn attempt(&self, headers: &HeaderMap, body: Bytes) -> Attempt {
+        let Ok(_permit) = self.permits.acquire().await else {
+            return Attempt::Permanent("outbound closed".into());
+        };
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = headers.clone();
+        let exchange = async {
+            let response = self.client.request(request).await?;
+            let status = response.status();
+            let retry_after = retry_after(response.headers());
+            // Read the body so the connection can be reused; its content does not matter.
+            response.into_body().collect().await?;
+            Ok::<_, BoxError>((status, retry_after))
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Err(_) => Attempt::Retry {
+                reason: format!("no answer within {:?}", self.timeout),
+                after: None,
+                timed_out: true,
+            },
+            Ok(Err(err)) => Attempt::Retry {
+                reason: error_chain(err.as_ref()),
+                after: None,
+                timed_out: false,
+            },
+            Ok(Ok((status, after))) => classify(status, after),
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .retry
+            .initial_backoff_ms
+            .saturating_mul(1 << (attempt - 1).min(20));
+        let capped = exp.min(self.retry.max_backoff_ms);
+        let ms = if self.retry.jitter && capped > 1 {
+            capped / 2 + rand::rng().random_range(0..=capped / 2)
+        } else {
+            capped
+        };
+        Duration::from_millis(ms)
+    }
+}
+
+fn classify(status: StatusCode, retry_after: Option<Duration>) -> Attempt {
+    match status.as_u16() {
+        200..=299 => Attempt::Confirmed,
+        408 | 425 | 429 | 500..=599 => Attempt::Retry {
+            reason: format!("webhook answered {status}"),
+            after: retry_after.map(|d| d.min(MAX_RETRY_AFTER)),
+            timed_out: false,
+        },
+        300..=399 => Attempt::Permanent(format!(
+            "webhook answered {status}; redirects are not followed"
+        )),
+        410 => Attempt::Permanent("webhook answered 410 Gone: it wants no more events".into()),
+        _ => Attempt::Permanent(format!("webhook answered {status}")),
+    }
+}
+
+/// `Retry-After` in its delay-seconds form (the HTTP-date form is rare for webhooks).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers
+        .get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs))
+}
+
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}

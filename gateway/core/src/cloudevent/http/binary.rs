@@ -1,0 +1,230 @@
+//! HTTP binary mode: `ce-` headers <-> attributes, `Content-Type` <-> `datacontenttype`, body
+//! <-> data.
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+
+use super::super::json::{decode_json_data, is_json_media_type};
+use super::super::model::{CloudEvent, Data, ExtensionValue, SPEC_VERSION};
+use super::super::validate::{DecodeError, validate_attribute_name, validate_event};
+use super::{decode_header_value, encode_header_value, is_text_media_type};
+
+/// Sent when a `Data::Json` event has no `datacontenttype`: the JSON format implies
+/// `application/json`, and HTTP would otherwise assume opaque bytes.
+const DEFAULT_JSON_CONTENT_TYPE: &str = "application/json";
+
+/// Sent when a `Data::Text` event has no `datacontenttype`, so the body stays text.
+const DEFAULT_TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+
+/// Decodes a binary-mode message.
+///
+/// Extensions become `ExtensionValue::String`, since headers carry no types. The body becomes
+/// `Data::Json` for a JSON `Content-Type` (and must then be valid JSON), `Data::Text` for a
+/// [textual](super::is_text_media_type) one when it is valid UTF-8, and `Data::Binary`
+/// otherwise, including when there is no `Content-Type`. An empty body is no data.
+pub fn decode_binary(headers: &HeaderMap, body: Bytes) -> Result<CloudEvent, DecodeError> {
+    let mut attributes = Attributes::default();
+    for name in headers.keys() {
+        // `HeaderMap` lower-cases names, which makes the prefix match case-insensitive.
+        let Some(attribute) = name.as_str().strip_prefix("ce-") else {
+            continue;
+        };
+        let value = single_value(headers, name, attribute)?;
+        let value = decode_header_value(value.as_bytes())
+            .map_err(|e| DecodeError::attribute(attribute, e.reason))?;
+        attributes.set(attribute, value)?;
+    }
+    let datacontenttype = match headers.contains_key(CONTENT_TYPE) {
+        false => None,
+        true => Some(content_type(headers)?),
+    };
+    let data = body_to_data(datacontenttype.as_deref(), body)?;
+    let event = attributes.into_event(datacontenttype, data)?;
+    validate_event(&event)?;
+    Ok(event)
+}
+
+/// The one value of header `name`; a repeated header would be a repeated attribute.
+fn single_value<'h>(
+    headers: &'h HeaderMap,
+    name: &HeaderName,
+    attribute: &str,
+) -> Result<&'h HeaderValue, DecodeError> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (Some(value), None) => Ok(value),
+        _ => Err(DecodeError::duplicate(attribute)),
+    }
+}
+
+/// `Content-Type` is an ordinary HTTP header, not percent-encoded, taken as it is.
+fn content_type(headers: &HeaderMap) -> Result<String, DecodeError> {
+    let value = single_value(headers, &CONTENT_TYPE, "datacontenttype")?;
+    std::str::from_utf8(value.as_bytes())
+        .map(str::to_owned)
+        .map_err(|_| DecodeError::attribute("datacontenttype", "Content-Type is not UTF-8"))
+}
+
+pub fn body_to_data(content_type: Option<&str>, body: Bytes) -> Result<Option<Data>, DecodeError> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let Some(content_type) = content_type else {
+        return Ok(Some(Data::Binary(body)));
+    };
+    if is_json_media_type(Some(content_type)) {
+        return decode_json_data(&body).map(|json| Some(Data::Json(json)));
+    }
+    if is_text_media_type(content_type)
+        && let Ok(text) = std::str::from_utf8(&body)
+    {
+        return Ok(Some(Data::Text(text.to_owned())));
+    }
+    Ok(Some(Data::Binary(body)))
+}
+
+/// Attributes gathered from `ce-` headers, in their decoded string form.
+#[derive(Default)]
+struct Attributes {
+    specversion: Option<String>,
+    id: Option<String>,
+    source: Option<String>,
+    ty: Option<String>,
+    dataschema: Option<String>,
+    subject: Option<String>,
+    time: Option<String>,
+    extensions: std::collections::BTreeMap<String, ExtensionValue>,
+}
+
+impl Attributes {
+    fn set(&mut self, name: &str, value: String) -> Result<(), DecodeError> {
+        let slot = match name {
+            "specversion" => &mut self.specversion,
+            "id" => &mut self.id,
+            "source" => &mut self.source,
+            "type" => &mut self.ty,
+            "dataschema" => &mut self.dataschema,
+            "subject" => &mut self.subject,
+            "time" => &mut self.time,
+            "datacontenttype" => {
+                let reason = "must be sent as Content-Type, not as a ce- header";
+                return Err(DecodeError::attribute(name, reason));
+            }
+            _ => {
+                validate_attribute_name(name)?;
+                self.extensions
+                    .insert(name.to_owned(), ExtensionValue::String(value));
+                return Ok(());
+            }
+        };
+        *slot = Some(value);
+        Ok(())
+    }
+
+    fn into_event(
+        self,
+        datacontenttype: Option<String>,
+        data: Option<Data>,
+    ) -> Result<CloudEvent, DecodeError> {
+        match self.specversion.as_deref() {
+            Some(SPEC_VERSION) => {}
+            Some(other) => {
+                let reason = format!("must be \"{SPEC_VERSION}\", not {other:?}");
+                return Err(DecodeError::attribute("specversion", reason));
+            }
+            None => return Err(DecodeError::missing("specversion")),
+        }
+        let required =
+            |value: Option<String>, name: &str| value.ok_or_else(|| DecodeError::missing(name));
+        Ok(CloudEvent {
+            id: required(self.id, "id")?,
+            source: required(self.source, "source")?,
+            ty: required(self.ty, "type")?,
+            datacontenttype,
+            dataschema: self.dataschema,
+            subject: self.subject,
+            time: self.time,
+            extensions: self.extensions,
+            data,
+        })
+    }
+}
+
+/// Encodes `event` in binary mode: sets its `ce-` headers and `Content-Type` in `headers`
+/// (first removing any `ce-` headers and `Content-Type` already there, which would otherwise
+/// describe a different event) and returns the body.
+///
+/// Without a `datacontenttype`, `Data::Json` is labelled `application/json` and `Data::Text`
+/// `text/plain; charset=utf-8`; `Data::Binary` gets no `Content-Type`, as the spec forbids
+/// inventing one. Values that cannot be header values (only possible for events that never
+/// passed validation) are left out rather than failing.
+pub fn encode_binary(event: &CloudEvent, headers: &mut HeaderMap) -> Bytes {
+    remove_event_headers(headers);
+    let core = [
+        (
+            HeaderName::from_static("ce-specversion"),
+            Some(SPEC_VERSION),
+        ),
+        (HeaderName::from_static("ce-id"), Some(event.id.as_str())),
+        (
+            HeaderName::from_static("ce-source"),
+            Some(event.source.as_str()),
+        ),
+        (HeaderName::from_static("ce-type"), Some(event.ty.as_str())),
+        (
+            HeaderName::from_static("ce-dataschema"),
+            event.dataschema.as_deref(),
+        ),
+        (
+            HeaderName::from_static("ce-subject"),
+            event.subject.as_deref(),
+        ),
+        (HeaderName::from_static("ce-time"), event.time.as_deref()),
+    ];
+    for (name, value) in core {
+        if let Some(value) = value {
+            set_attribute(headers, name, value);
+        }
+    }
+    for (name, value) in &event.extensions {
+        if let Ok(name) = HeaderName::try_from(format!("ce-{name}")) {
+            set_attribute(headers, name, &value.to_canonical_string());
+        }
+    }
+    if let Some(value) = content_type_of(event).and_then(|ct| HeaderValue::from_str(ct).ok()) {
+        headers.insert(CONTENT_TYPE, value);
+    }
+    match &event.data {
+        None => Bytes::new(),
+        Some(Data::Json(bytes) | Data::Binary(bytes)) => bytes.clone(),
+        Some(Data::Text(text)) => Bytes::from(text.clone()),
+    }
+}
+
+fn remove_event_headers(headers: &mut HeaderMap) {
+    let stale: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("ce-"))
+        .cloned()
+        .collect();
+    for name in stale {
+        headers.remove(name);
+    }
+    headers.remove(CONTENT_TYPE);
+}
+
+fn content_type_of(event: &CloudEvent) -> Option<&str> {
+    match (&event.datacontenttype, &event.data) {
+        (Some(content_type), _) => Some(content_type),
+        (None, Some(Data::Json(_))) => Some(DEFAULT_JSON_CONTENT_TYPE),
+        (None, Some(Data::Text(_))) => Some(DEFAULT_TEXT_CONTENT_TYPE),
+        (None, Some(Data::Binary(_)) | None) => None,
+    }
+}
+
+fn set_attribute(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    // Percent-encoding yields visible ASCII only, so this conversion always succeeds.
+    if let Ok(value) = HeaderValue::try_from(encode_header_value(value)) {
+        headers.insert(name, value);
+    }
+}

@@ -1,0 +1,285 @@
+//! The hub: the in-process topic space behind the browser-facing feeds (SSE, WebSocket, long and
+//! short polling). Routes deliver into it; subscriptions read from it.
+//!
+//! - Cursors are one hub-wide sequence, so a wildcard subscription resumes with one number. The
+//!   sequence starts at the start-up time in microseconds, so a cursor from an earlier run of the
+//!   process is recognisably older than anything this run holds and gets a reset, never a gap.
+//! - Each topic keeps a bounded replay window (events and bytes). A subscriber whose cursor fell
+//!   out of the window receives an explicit reset event first.
+//! - Each subscriber has a bounded queue. When it is full the subscriber is disconnected with
+//!   reason [`CloseReason::SlowConsumer`]; it may reconnect and resume from its cursor.
+//! - Consumer groups: subscribers sharing `(filter, group)` split the stream, each event going to
+//!   one member (round robin, skipping members whose queue is full).
+
+mod log;
+mod message;
+mod registry;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+
+use tokio::sync::mpsc;
+
+use crate::cloudevent::CloudEvent;
+use crate::topic::TopicFilter;
+use log::TopicLog;
+pub use message::{HubMessage, MessageKind, RESET_EVENT_TYPE, sse_frame};
+use registry::Registry;
+pub use registry::{CloseReason, Subscription};
+
+/// Limits of the hub; every buffer it holds is bounded by one of these.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Events kept per topic for resume.
+    pub replay_events: usize,
+    /// Bytes (encoded JSON) kept per topic for resume.
+    pub replay_bytes: usize,
+    /// Events queued per subscriber before it is disconnected as a slow consumer.
+    pub subscriber_queue: usize,
+    /// Topics the hub holds at once; publishing to a new topic beyond it is refused.
+    pub max_topics: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            replay_events: 1024,
+            replay_bytes: 4 << 20,
+            subscriber_queue: 1024,
+            max_topics: 100_000,
+        }
+    }
+}
+
+/// Why the hub refused an event.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("the hub holds its maximum of {0} topics")]
+    TooManyTopics(usize),
+}
+
+/// A cheap handle to the hub; clones share it.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: HubConfig,
+    /// Cursors below this come from before this process started.
+    history_start: u64,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// The cursor of the most recent event (`history_start - 1` before the first).
+    last_seq: u64,
+    topics: HashMap<Arc<str>, TopicLog>,
+    registry: Registry,
+    /// Server-side cursors of polling consumer groups, keyed by (filter, group).
+    poll_groups: HashMap<(String, String), u64>,
+}
+
+/// What a subscription or poll starts from.
+#[derive(Debug, Clone, Default)]
+pub struct SubscribeOptions {
+    /// Resume after this cursor; `None` means live events only. `Some(0)` replays the window.
+    pub since: Option<u64>,
+    /// Join this consumer group (replay does not apply to groups).
+    pub group: Option<String>,
+}
+
+/// The result of a poll: events after a cursor, and the cursor to poll from next.
+#[derive(Debug, Default)]
+pub struct PollBatch {
+    pub messages: Vec<Arc<HubMessage>>,
+    pub cursor: u64,
+}
+
+impl Hub {
+    pub fn new(config: HubConfig) -> Self {
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_micros() as u64);
+        let registry = Registry::new(config.subscriber_queue);
+        Self {
+            inner: Arc::new(Inner {
+                history_start: start,
+                state: Mutex::new(State {
+                    last_seq: start - 1,
+                    topics: HashMap::new(),
+                    registry,
+                    poll_groups: HashMap::new(),
+                }),
+                config,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state half-updated in a way that
+        // matters more than stopping the hub would, so a poisoned lock is taken over.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The cursor of the most recent event.
+    pub fn cursor(&self) -> u64 {
+        self.lock().last_seq
+    }
+
+    /// Stores `event` on `topic` (a valid topic name) and hands it to every matching subscriber.
+    /// Returns the event's cursor.
+    pub fn publish(&self, topic: &str, event: &CloudEvent) -> Result<u64, HubError> {
+        // Encode outside the lock: this is the expensive part and it is per event, not per
+        // subscriber (every subscriber shares the same bytes).
+        let encoded = message::Encoded::new(event);
+        let mut state = self.lock();
+        let cfg = &self.inner.config;
+        if !state.topics.contains_key(topic) && state.topics.len() >= cfg.max_topics {
+            return Err(HubError::TooManyTopics(cfg.max_topics));
+        }
+        state.last_seq += 1;
+        let seq = state.last_seq;
+        let topic: Arc<str> = match state.topics.get_key_value(topic) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(topic),
+        };
+        let msg = Arc::new(encoded.into_message(seq, topic.clone()));
+        let log = state.topics.entry(topic).or_default();
+        log.push(msg.clone(), cfg.replay_events, cfg.replay_bytes);
+        let delivered = state.registry.fan_out(&msg);
+        drop(state);
+        metrics::counter!("switchyard_hub_published_total").increment(1);
+        metrics::counter!("switchyard_hub_deliveries_total").increment(delivered as u64);
+        Ok(seq)
+    }
+
+    /// Subscribes to `filter`. The replay (if `since` is set) is in the returned subscription,
+    /// taken under the same lock as the registration, so nothing falls between replay and live.
+    pub fn subscribe(&self, filter: TopicFilter, options: SubscribeOptions) -> Subscription {
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let mut state = self.lock();
+        let replay = match (&options.group, options.since) {
+            (None, Some(since)) => self.replay_locked(&state, &filter, since, usize::MAX),
+            _ => Vec::new(),
+        };
+        let (tx, rx) = mpsc::channel(self.inner.config.subscriber_queue.max(1));
+        let reason = Arc::new(OnceLock::new());
+        let id = state
+            .registry
+            .add(filter, options.group, tx, reason.clone());
+        let start_cursor = state.last_seq;
+        drop(state);
+        Subscription::new(
+            id,
+            start_cursor,
+            replay,
+            rx,
+            reason,
+            Box::new(HubHandle(weak)),
+        )
+    }
+
+    /// Events on `filter` after `since`, at most `limit` of them (a reset first if `since` fell
+    /// out of the window).
+    pub fn poll(&self, filter: &TopicFilter, since: u64, limit: usize) -> PollBatch {
+        let state = self.lock();
+        let messages = self.replay_locked(&state, filter, since, limit);
+        let cursor = next_cursor(&messages, state.last_seq, limit);
+        PollBatch { messages, cursor }
+    }
+
+    /// The next events for a polling consumer group; each event is handed to one poll only.
+    /// A group starts at the present when it first polls.
+    pub fn poll_group(&self, filter: &TopicFilter, group: &str, limit: usize) -> PollBatch {
+        let mut state = self.lock();
+        let key = (filter.as_str().to_owned(), group.to_owned());
+        let last = state.last_seq;
+        let since = *state.poll_groups.entry(key.clone()).or_insert(last);
+        let mut messages = self.replay_locked(&state, filter, since, limit);
+        // A group's members share one cursor, so the reset is for the group, not one member;
+        // it is still reported, once, to whoever polls first.
+        let cursor = next_cursor(&messages, last, limit);
+        state.poll_groups.insert(key, cursor);
+        messages.shrink_to_fit();
+        PollBatch { messages, cursor }
+    }
+
+    /// Number of topics and of live subscriptions, for the admin endpoints.
+    pub fn stats(&self) -> (usize, usize) {
+        let state = self.lock();
+        (state.topics.len(), state.registry.len())
+    }
+
+    fn replay_locked(
+        &self,
+        state: &State,
+        filter: &TopicFilter,
+        since: u64,
+        limit: usize,
+    ) -> Vec<Arc<HubMessage>> {
+        let from_other_run =
+            since != 0 && (since < self.inner.history_start - 1 || since > state.last_seq);
+        let mut out = Vec::new();
+        let mut lost = from_other_run;
+        let mut oldest = u64::MAX;
+        let topics: Box<dyn Iterator<Item = (&Arc<str>, &TopicLog)>> = if filter.is_exact() {
+            Box::new(state.topics.get_key_value(filter.as_str()).into_iter())
+        } else {
+            Box::new(state.topics.iter().filter(|(t, _)| filter.matches(t)))
+        };
+        for (_, log) in topics {
+            lost |= since != 0 && log.evicted_through() > since;
+            oldest = oldest.min(log.oldest_seq().unwrap_or(u64::MAX));
+            out.extend(log.after(if from_other_run { 0 } else { since }).cloned());
+        }
+        out.sort_unstable_by_key(|m| m.seq);
+        out.truncate(limit);
+        if lost {
+            let resumed_from = if oldest == u64::MAX {
+                state.last_seq
+            } else {
+                oldest - 1
+            };
+            out.insert(0, Arc::new(HubMessage::reset(since, resumed_from)));
+        }
+        out
+    }
+}
+
+/// Where the next poll continues: after the last event returned, or (nothing returned) at the
+/// present, so a reset with an empty window does not make the client loop.
+fn next_cursor(messages: &[Arc<HubMessage>], last_seq: u64, limit: usize) -> u64 {
+    let last_event = messages
+        .iter()
+        .rev()
+        .find(|m| m.kind == MessageKind::Event)
+        .map(|m| m.seq);
+    match last_event {
+        Some(seq) if messages.len() >= limit => seq,
+        Some(_) | None => last_seq,
+    }
+}
+
+/// Lets a dropped [`Subscription`] remove itself from the hub without keeping it alive.
+#[derive(Debug)]
+struct HubHandle(Weak<Inner>);
+
+impl registry::Unregister for HubHandle {
+    fn unregister(&self, id: u64) {
+        if let Some(inner) = self.0.upgrade() {
+            let mut state = inner
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            state.registry.remove(id);
+        }
+    }
+}

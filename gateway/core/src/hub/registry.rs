@@ -1,0 +1,265 @@
+//! Who is subscribed to what, and the fan-out of one message to them.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+
+use super::HubMessage;
+use crate::topic::TopicFilter;
+
+/// Why a subscription ended from the hub's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The subscriber's queue was full: it did not keep up.
+    SlowConsumer { queue: usize },
+    /// The hub is gone.
+    HubClosed,
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SlowConsumer { queue } => {
+                write!(f, "slow consumer: {queue} events queued and not read")
+            }
+            Self::HubClosed => f.write_str("hub closed"),
+        }
+    }
+}
+
+type Sender = mpsc::Sender<Arc<HubMessage>>;
+
+#[derive(Debug)]
+struct Member {
+    id: u64,
+    tx: Sender,
+    reason: Arc<OnceLock<CloseReason>>,
+}
+
+#[derive(Debug)]
+struct FilterEntry {
+    filter: TopicFilter,
+    solo: Vec<Member>,
+    groups: HashMap<String, Group>,
+}
+
+#[derive(Debug, Default)]
+struct Group {
+    members: Vec<Member>,
+    /// Round-robin position.
+    next: usize,
+}
+
+/// All live subscriptions, grouped by filter text so that a thousand subscribers of one filter
+/// cost one match per published event.
+#[derive(Debug)]
+pub(super) struct Registry {
+    queue: usize,
+    next_id: u64,
+    by_filter: HashMap<String, FilterEntry>,
+    /// Subscription id -> (filter text, group).
+    index: HashMap<u64, (String, Option<String>)>,
+}
+
+impl Registry {
+    pub(super) fn new(queue: usize) -> Self {
+        Self {
+            queue,
+            next_id: 1,
+            by_filter: HashMap::new(),
+            index: HashMap::new(),
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub(super) fn add(
+        &mut self,
+        filter: TopicFilter,
+        group: Option<String>,
+        tx: Sender,
+        reason: Arc<OnceLock<CloseReason>>,
+    ) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let key = filter.as_str().to_owned();
+        let entry = self
+            .by_filter
+            .entry(key.clone())
+            .or_insert_with(|| FilterEntry {
+                filter,
+                solo: Vec::new(),
+                groups: HashMap::new(),
+            });
+        let member = Member { id, tx, reason };
+        match &group {
+            None => entry.solo.push(member),
+            Some(g) => entry
+                .groups
+                .entry(g.clone())
+                .or_default()
+                .members
+                .push(member),
+        }
+        self.index.insert(id, (key, group));
+        id
+    }
+
+    pub(super) fn remove(&mut self, id: u64) {
+        let Some((key, group)) = self.index.remove(&id) else {
+            return;
+        };
+        let Some(entry) = self.by_filter.get_mut(&key) else {
+            return;
+        };
+        match group {
+            None => entry.solo.retain(|m| m.id != id),
+            Some(g) => {
+                if let Some(group) = entry.groups.get_mut(&g) {
+                    group.members.retain(|m| m.id != id);
+                    if group.members.is_empty() {
+                        entry.groups.remove(&g);
+                    }
+                }
+            }
+        }
+        if entry.solo.is_empty() && entry.groups.is_empty() {
+            self.by_filter.remove(&key);
+        }
+    }
+
+    /// Hands `msg` to every matching subscriber and to one member of every matching group.
+    /// Never blocks: a full queue disconnects its subscriber. Returns the number of deliveries.
+    pub(super) fn fan_out(&mut self, msg: &Arc<HubMessage>) -> usize {
+        let mut delivered = 0;
+        let mut dropped = Vec::new();
+        for entry in self.by_filter.values_mut() {
+            if !entry.filter.matches(&msg.topic) {
+                continue;
+            }
+            for member in &entry.solo {
+                match offer(member, msg, self.queue) {
+                    true => delivered += 1,
+                    false => dropped.push(member.id),
+                }
+            }
+            for group in entry.groups.values_mut() {
+                match group.deliver(msg, self.queue) {
+                    Ok(()) => delivered += 1,
+                    Err(id) => dropped.push(id),
+                }
+            }
+        }
+        for id in dropped {
+            self.remove(id);
+        }
+        delivered
+    }
+}
+
+impl Group {
+    /// Gives `msg` to the next member with room. If every queue is full, the member whose turn
+    /// it is gets the slow-consumer treatment and the event is counted as dropped for the group.
+    fn deliver(&mut self, msg: &Arc<HubMessage>, queue: usize) -> Result<(), u64> {
+        let n = self.members.len();
+        for i in 0..n {
+            let member = &self.members[(self.next + i) % n];
+            match member.tx.try_send(msg.clone()) {
+                Ok(()) => {
+                    self.next = (self.next + i + 1) % n;
+                    return Ok(());
+                }
+                Err(TrySendError::Closed(_)) => return Err(member.id),
+                Err(TrySendError::Full(_)) => {}
+            }
+        }
+        let member = &self.members[self.next % n];
+        let _ = member.reason.set(CloseReason::SlowConsumer { queue });
+        metrics::counter!("switchyard_hub_dropped_total", "reason" => "group_full").increment(1);
+        metrics::counter!("switchyard_hub_disconnects_total", "reason" => "slow_consumer")
+            .increment(1);
+        Err(member.id)
+    }
+}
+
+/// Tries to queue `msg` for one subscriber; `false` means it must be removed.
+fn offer(member: &Member, msg: &Arc<HubMessage>, queue: usize) -> bool {
+    match member.tx.try_send(msg.clone()) {
+        Ok(()) => true,
+        Err(TrySendError::Closed(_)) => false,
+        Err(TrySendError::Full(_)) => {
+            let _ = member.reason.set(CloseReason::SlowConsumer { queue });
+            metrics::counter!("switchyard_hub_disconnects_total", "reason" => "slow_consumer")
+                .increment(1);
+            false
+        }
+    }
+}
+
+/// Removes a subscription from the hub when it is dropped.
+pub(super) trait Unregister: Send + Sync + std::fmt::Debug {
+    fn unregister(&self, id: u64);
+}
+
+/// A live subscription: replayed events first, then live ones, until the hub closes it.
+#[derive(Debug)]
+pub struct Subscription {
+    id: u64,
+    start_cursor: u64,
+    replay: VecDeque<Arc<HubMessage>>,
+    rx: mpsc::Receiver<Arc<HubMessage>>,
+    reason: Arc<OnceLock<CloseReason>>,
+    hub: Box<dyn Unregister>,
+}
+
+impl Subscription {
+    pub(super) fn new(
+        id: u64,
+        start_cursor: u64,
+        replay: Vec<Arc<HubMessage>>,
+        rx: mpsc::Receiver<Arc<HubMessage>>,
+        reason: Arc<OnceLock<CloseReason>>,
+        hub: Box<dyn Unregister>,
+    ) -> Self {
+        Self {
+            id,
+            start_cursor,
+            replay: replay.into(),
+            rx,
+            reason,
+            hub,
+        }
+    }
+
+    /// The next message; an error once the hub closed the subscription (queued messages are
+    /// still delivered first).
+    pub async fn recv(&mut self) -> Result<Arc<HubMessage>, CloseReason> {
+        if let Some(msg) = self.replay.pop_front() {
+            return Ok(msg);
+        }
+        match self.rx.recv().await {
+            Some(msg) => Ok(msg),
+            None => Err(self.reason.get().copied().unwrap_or(CloseReason::HubClosed)),
+        }
+    }
+
+    /// The hub's cursor when the subscription started: live events all come after it.
+    pub fn start_cursor(&self) -> u64 {
+        self.start_cursor
+    }
+
+    /// The next message if one is ready now; used to coalesce several events into one write.
+    pub fn try_recv(&mut self) -> Option<Arc<HubMessage>> {
+        self.replay.pop_front().or_else(|| self.rx.try_recv().ok())
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.unregister(self.id);
+    }
+}

@@ -1,0 +1,172 @@
+//! The configuration file: its shape (every key documented here is the user reference, see
+//! also the README), loading with environment overrides, and validation that reports every
+//! error at once, each naming its key.
+
+mod load;
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use switchyard_core::hub::HubConfig;
+use switchyard_http::HttpConfig;
+use switchyard_http::webhook::WebhookConfig;
+use switchyard_routes::{OneOrMany, RouteConfig};
+
+pub use load::{ConfigErrors, load, load_default};
+
+/// The whole file. Every section is optional.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub listen: Listen,
+    pub log: LogConfig,
+    pub http: HttpConfig,
+    pub hub: HubSettings,
+    pub limits: Limits,
+    pub shutdown: Shutdown,
+    pub outbounds: BTreeMap<String, OutboundConfig>,
+    /// Omitted: one route, every event published over HTTP to the hub.
+    pub routes: Vec<RouteConfig>,
+}
+
+/// `listen:` where the listeners bind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listen {
+    /// The HTTP family (publish, SSE, WebSocket, polling, console). Default `127.0.0.1:8080`;
+    /// environment `SWITCHYARD_HTTP_LISTEN` overrides.
+    pub http: String,
+    /// Admin endpoints (`/healthz`, `/readyz`, `/metrics`) on their own listener; omitted, they
+    /// are served on the HTTP listener. Environment `SWITCHYARD_ADMIN_LISTEN` overrides.
+    pub admin: Option<String>,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Self {
+            http: "127.0.0.1:8080".into(),
+            admin: None,
+        }
+    }
+}
+
+/// `log:` structured logs on standard error.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter: `info`, `debug`, `info,switchyard_http=debug`. Default `info`;
+    /// environment `SWITCHYARD_LOG` overrides.
+    pub level: String,
+    /// `text` (default) or `json` (one object per line).
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `hub:` bounds of the in-process topic space.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HubSettings {
+    /// Events kept per topic for resume. Default 1 024.
+    pub replay_events: usize,
+    /// Bytes kept per topic for resume. Default 4 MiB.
+    pub replay_bytes: usize,
+    /// Events queued per subscriber; a subscriber that falls this far behind is disconnected
+    /// (SSE: an `error` event, WebSocket: close 4008) and may resume from its cursor.
+    /// Default 1 024.
+    pub subscriber_queue: usize,
+    /// Topics held at once; publishing to one more is refused with 503. Default 100 000.
+    pub max_topics: usize,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        let d = HubConfig::default();
+        Self {
+            replay_events: d.replay_events,
+            replay_bytes: d.replay_bytes,
+            subscriber_queue: d.subscriber_queue,
+            max_topics: d.max_topics,
+        }
+    }
+}
+
+impl From<&HubSettings> for HubConfig {
+    fn from(s: &HubSettings) -> Self {
+        HubConfig {
+            replay_events: s.replay_events,
+            replay_bytes: s.replay_bytes,
+            subscriber_queue: s.subscriber_queue,
+            max_topics: s.max_topics,
+        }
+    }
+}
+
+/// `limits:` applied to every event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Events in delivery at once; beyond it publishers get 503 with Retry-After.
+    /// Default 10 000.
+    pub max_in_flight: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 10_000,
+        }
+    }
+}
+
+/// `shutdown:` the drain on SIGTERM/SIGINT.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Shutdown {
+    /// Time in-flight requests get to finish once draining starts, in ms. Default 10 000.
+    pub grace_ms: u64,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self { grace_ms: 10_000 }
+    }
+}
+
+/// `outbounds.NAME:` a sink, chosen by `type`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum OutboundConfig {
+    /// An HTTP webhook (`type: webhook`, or `type: http`).
+    #[serde(alias = "http")]
+    Webhook(WebhookConfig),
+}
+
+/// The route used when the file has no `routes:`: everything published over HTTP goes to
+/// the hub, on the topic it was published to.
+pub fn default_routes() -> Vec<RouteConfig> {
+    vec![RouteConfig {
+        name: "publish-to-hub".into(),
+        from: OneOrMany(vec![crate::app::HTTP_INBOUND.into()]),
+        topics: OneOrMany::default(),
+        filter: None,
+        to: OneOrMany(vec![crate::app::HUB_SINK.into()]),
+        topic: None,
+        confirm: true,
+    }]
+}

@@ -1,0 +1,206 @@
+//! Reading the file: each section, and each outbound and route, is deserialized on its own so
+//! one run reports every problem, not just the first.
+
+use std::net::SocketAddr;
+
+use serde::de::DeserializeOwned;
+use serde_yaml_ng::Value;
+
+use super::{Config, default_routes};
+
+/// Every problem found in a configuration, one per line, each naming its key.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for e in &self.0 {
+            writeln!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+const SECTIONS: &[&str] = &[
+    "listen",
+    "log",
+    "http",
+    "hub",
+    "limits",
+    "shutdown",
+    "outbounds",
+    "routes",
+];
+
+/// Parses `text` (YAML) and applies environment overrides. Sections that fail to parse keep
+/// their defaults in the returned config, so that building it can report further errors in the
+/// same run; the config is valid only if the error list is empty.
+pub fn load(text: &str) -> (Config, Vec<String>) {
+    let mut errors = Vec::new();
+    let root: Value = match serde_yaml_ng::from_str(text) {
+        Ok(root) => root,
+        Err(e) => {
+            errors.push(format!("not valid YAML: {e}"));
+            Value::Null
+        }
+    };
+    let map = match root {
+        Value::Mapping(map) => map,
+        Value::Null => Default::default(),
+        _ => {
+            errors.push("the file must be a mapping of sections".into());
+            Default::default()
+        }
+    };
+    for key in map.keys() {
+        let name = key.as_str().unwrap_or("?");
+        if !SECTIONS.contains(&name) {
+            errors.push(format!(
+                "{name}: unknown section (known: {})",
+                SECTIONS.join(", ")
+            ));
+        }
+    }
+    let mut config = Config::default();
+    let get = |name: &str| map.get(name).cloned();
+    section(get("listen"), "listen", &mut config.listen, &mut errors);
+    section(get("log"), "log", &mut config.log, &mut errors);
+    section(get("http"), "http", &mut config.http, &mut errors);
+    section(get("hub"), "hub", &mut config.hub, &mut errors);
+    section(get("limits"), "limits", &mut config.limits, &mut errors);
+    section(
+        get("shutdown"),
+        "shutdown",
+        &mut config.shutdown,
+        &mut errors,
+    );
+    if let Some(outbounds) = get("outbounds") {
+        match outbounds {
+            Value::Mapping(m) => {
+                for (name, value) in m {
+                    let name = name.as_str().unwrap_or("?").to_owned();
+                    match parse(value) {
+                        Ok(o) => drop(config.outbounds.insert(name, o)),
+                        Err(e) => errors.push(format!("outbounds.{name}{e}")),
+                    }
+                }
+            }
+            Value::Null => {}
+            _ => errors.push("outbounds: must be a mapping of name to outbound".into()),
+        }
+    }
+    config.routes = match get("routes") {
+        None => default_routes(),
+        Some(Value::Sequence(list)) => list
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                parse(v)
+                    .map_err(|e| errors.push(format!("routes[{i}]{e}")))
+                    .ok()
+            })
+            .collect(),
+        Some(Value::Null) => Vec::new(),
+        Some(_) => {
+            errors.push("routes: must be a list of routes".into());
+            Vec::new()
+        }
+    };
+    apply_env(&mut config);
+    check_addresses(&config, &mut errors);
+    (config, errors)
+}
+
+/// The embedded default (no file), with environment overrides.
+pub fn load_default() -> (Config, Vec<String>) {
+    load("")
+}
+
+fn section<T: DeserializeOwned>(
+    value: Option<Value>,
+    name: &str,
+    out: &mut T,
+    errors: &mut Vec<String>,
+) {
+    match value {
+        None | Some(Value::Null) => {}
+        Some(v) => match parse(v) {
+            Ok(parsed) => *out = parsed,
+            Err(e) => errors.push(format!("{name}{e}")),
+        },
+    }
+}
+
+/// Deserializes one part. The error names the key inside it, to be put after the part's own
+/// key: `http` + `body_limit: invalid type ...` reads `http.body_limit: invalid type ...`.
+fn parse<T: DeserializeOwned>(value: Value) -> Result<T, KeyedError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        KeyedError(if path == "." {
+            format!(": {inner}")
+        } else {
+            format!(".{path}: {inner}")
+        })
+    })
+}
+
+/// A message starting with the rest of its key path (`.body_limit: ...` or `: ...`).
+struct KeyedError(String);
+
+impl std::fmt::Display for KeyedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn apply_env(config: &mut Config) {
+    if let Ok(addr) = std::env::var("SWITCHYARD_HTTP_LISTEN") {
+        config.listen.http = addr;
+    }
+    if let Ok(addr) = std::env::var("SWITCHYARD_ADMIN_LISTEN") {
+        config.listen.admin = Some(addr);
+    }
+    if let Ok(level) = std::env::var("SWITCHYARD_LOG") {
+        config.log.level = level;
+    }
+}
+
+fn check_addresses(config: &Config, errors: &mut Vec<String>) {
+    if config.listen.http.parse::<SocketAddr>().is_err() {
+        errors.push(format!(
+            "listen.http: `{}` is not an address like 127.0.0.1:8080",
+            config.listen.http
+        ));
+    }
+    if let Some(admin) = &config.listen.admin
+        && admin.parse::<SocketAddr>().is_err()
+    {
+        errors.push(format!(
+            "listen.admin: `{admin}` is not an address like 127.0.0.1:9464"
+        ));
+    }
+    if tracing_subscriber::EnvFilter::try_new(&config.log.level).is_err() {
+        errors.push(format!(
+            "log.level: `{}` is not a valid filter (try `info` or `debug`)",
+            config.log.level
+        ));
+    }
+    let h = &config.http;
+    for (key, value) in [
+        ("http.body_limit", h.body_limit),
+        ("http.max_connections", h.max_connections),
+        ("http.poll_max_events", h.poll_max_events),
+        ("http.ws_max_message", h.ws_max_message),
+        ("hub.replay_events", config.hub.replay_events),
+        ("hub.subscriber_queue", config.hub.subscriber_queue),
+        ("hub.max_topics", config.hub.max_topics),
+        ("limits.max_in_flight", config.limits.max_in_flight),
+    ] {
+        if value == 0 {
+            errors.push(format!("{key}: must be at least 1"));
+        }
+    }
+}

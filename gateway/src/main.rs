@@ -1,0 +1,140 @@
+//! `switchyard`: the gateway binary. `switchyard [run] [--config FILE]` serves (with no file,
+//! the embedded default: the HTTP family on 127.0.0.1:8080, publish → hub); `switchyard check
+//! FILE` validates a configuration and exits 0, or 64 with every error.
+
+mod admin;
+mod app;
+mod config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{ConfigErrors, LogConfig, LogFormat};
+
+/// Exit status for a configuration that is not valid (EX_USAGE in sysexits.h).
+const EXIT_BAD_CONFIG: u8 = 64;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "A protocol-translating messaging gateway"
+)]
+struct Cli {
+    /// Configuration file (YAML); without one the embedded default runs.
+    #[arg(long, short, env = "SWITCHYARD_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway (the default).
+    Run,
+    /// Validate a configuration file without starting.
+    Check {
+        /// The file to check.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Check { file }) => check(&file),
+        Some(Command::Run) | None => run(cli.config.as_deref()),
+    }
+}
+
+/// Reads and builds the configuration, collecting the errors of both steps.
+fn build(path: Option<&std::path::Path>) -> Result<(app::Gateway, LogConfig), ConfigErrors> {
+    let (config, mut errors) = match path {
+        None => config::load_default(),
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => config::load(&text),
+            Err(e) => {
+                return Err(ConfigErrors(vec![format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )]));
+            }
+        },
+    };
+    let log = config.log.clone();
+    match app::Gateway::build(config) {
+        Ok(gateway) if errors.is_empty() => Ok((gateway, log)),
+        Ok(_) => Err(ConfigErrors(errors)),
+        Err(more) => {
+            errors.extend(more.0);
+            Err(ConfigErrors(errors))
+        }
+    }
+}
+
+fn check(file: &std::path::Path) -> ExitCode {
+    match build(Some(file)) {
+        Ok(_) => {
+            println!("{}: ok", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{}: invalid configuration\n{errors}", file.display());
+            ExitCode::from(EXIT_BAD_CONFIG)
+        }
+    }
+}
+
+fn run(path: Option<&std::path::Path>) -> ExitCode {
+    let (gateway, log) = match build(path) {
+        Ok(pair) => pair,
+        Err(errors) => {
+            let shown = path.map_or("embedded default".into(), |p| p.display().to_string());
+            eprintln!("{shown}: invalid configuration\n{errors}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    init_logging(&log.level, log.format);
+    let metrics = match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+        Ok(handle) => handle,
+        Err(e) => {
+            eprintln!("cannot install the metrics recorder: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(gateway.run(metrics)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("switchyard: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(level: &str, format: LogFormat) {
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colour only for people: logs piped to files and collectors stay plain text.
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

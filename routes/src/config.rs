@@ -1,0 +1,123 @@
+//! The routes section of the configuration file, as users write it.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// One route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Unique name, used in logs and metric labels.
+    pub name: String,
+    /// Inbound name(s) whose events this route takes; omitted means every inbound.
+    #[serde(default)]
+    pub from: OneOrMany,
+    /// Topic filters (MQTT wildcards `+` and `#`) the event's origin topic must match one of;
+    /// omitted means every topic.
+    #[serde(default)]
+    pub topics: OneOrMany,
+    /// Attribute filter (`exact`, `prefix`, `suffix`, `all`, `any`, `not`); omitted means all.
+    #[serde(default)]
+    pub filter: Option<FilterConfig>,
+    /// Sink name(s): an outbound's name, or `hub`.
+    pub to: OneOrMany,
+    /// Template for the topic the sinks see, e.g. `live/{topic}`; placeholders are `{topic}`
+    /// (the origin topic) and any attribute name (`{type}`, `{subject}`, an extension).
+    /// Omitted means the origin topic.
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// Whether the source waits for this route's sinks to confirm before it acks (HTTP 2xx,
+    /// MQTT PUBACK, AMQP ack). Without it, delivery is at-most-once. Default true.
+    #[serde(default = "default_confirm")]
+    pub confirm: bool,
+}
+
+const fn default_confirm() -> bool {
+    true
+}
+
+/// A value that may be written as one string or as a list of strings.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(from = "OneOrManyRepr")]
+pub struct OneOrMany(pub Vec<String>);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrManyRepr {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl From<OneOrManyRepr> for OneOrMany {
+    fn from(repr: OneOrManyRepr) -> Self {
+        match repr {
+            OneOrManyRepr::One(s) => Self(vec![s]),
+            OneOrManyRepr::Many(v) => Self(v),
+        }
+    }
+}
+
+/// An attribute filter, in the CloudEvents Subscriptions API dialects: a mapping with exactly
+/// one key naming the dialect, as in the Subscriptions API's JSON (`{ prefix: { type: a. } }`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "FilterRepr")]
+pub enum FilterConfig {
+    /// Every named attribute equals its value (case-sensitive).
+    Exact(BTreeMap<String, String>),
+    /// Every named attribute starts with its value.
+    Prefix(BTreeMap<String, String>),
+    /// Every named attribute ends with its value.
+    Suffix(BTreeMap<String, String>),
+    /// Every nested filter matches (non-empty).
+    All(Vec<FilterConfig>),
+    /// At least one nested filter matches (non-empty).
+    Any(Vec<FilterConfig>),
+    /// The nested filter does not match.
+    Not(Box<FilterConfig>),
+}
+
+/// The written form of a filter; [`FilterConfig`] is made from it when exactly one dialect is
+/// given. (YAML libraries read externally tagged enums as `!tags`, not as one-key mappings.)
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilterRepr {
+    exact: Option<BTreeMap<String, String>>,
+    prefix: Option<BTreeMap<String, String>>,
+    suffix: Option<BTreeMap<String, String>>,
+    all: Option<Vec<FilterConfig>>,
+    any: Option<Vec<FilterConfig>>,
+    not: Option<Box<FilterConfig>>,
+}
+
+impl TryFrom<FilterRepr> for FilterConfig {
+    type Error = String;
+
+    fn try_from(r: FilterRepr) -> Result<Self, String> {
+        let mut found = Vec::new();
+        if let Some(m) = r.exact {
+            found.push(Self::Exact(m));
+        }
+        if let Some(m) = r.prefix {
+            found.push(Self::Prefix(m));
+        }
+        if let Some(m) = r.suffix {
+            found.push(Self::Suffix(m));
+        }
+        if let Some(l) = r.all {
+            found.push(Self::All(l));
+        }
+        if let Some(l) = r.any {
+            found.push(Self::Any(l));
+        }
+        if let Some(f) = r.not {
+            found.push(Self::Not(f));
+        }
+        match (found.pop(), found.is_empty()) {
+            (Some(filter), true) => Ok(filter),
+            _ => Err(
+                "a filter names exactly one dialect: exact, prefix, suffix, all, any or not".into(),
+            ),
+        }
+    }
+}

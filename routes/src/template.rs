@@ -1,0 +1,82 @@
+//! Topic templates: `live/{topic}`, `devices/{subject}/{type}`.
+
+use switchyard_core::cloudevent::validate_attribute_name;
+use switchyard_core::event::Event;
+use switchyard_core::topic::{TopicError, validate_topic_name};
+
+/// A parsed topic template.
+#[derive(Debug, Clone)]
+pub struct TopicTemplate {
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone)]
+enum Part {
+    Literal(String),
+    /// The origin topic.
+    Topic,
+    Attribute(String),
+}
+
+impl TopicTemplate {
+    /// Parses `text`; placeholders are `{topic}` or an attribute name.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                parts.push(Part::Literal(rest[..open].to_owned()));
+            }
+            let close = rest[open..]
+                .find('}')
+                .ok_or_else(|| format!("unclosed `{{` in template `{text}`"))?;
+            let name = &rest[open + 1..open + close];
+            parts.push(match name {
+                "topic" => Part::Topic,
+                _ => {
+                    validate_attribute_name(name)
+                        .map_err(|e| format!("placeholder `{{{name}}}` in `{text}`: {e}"))?;
+                    Part::Attribute(name.to_owned())
+                }
+            });
+            rest = &rest[open + close + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Literal(rest.to_owned()));
+        }
+        if rest.contains('}') {
+            return Err(format!("unmatched `}}` in template `{text}`"));
+        }
+        let template = Self { parts };
+        // Literal parts must not smuggle wildcards or `$` into every topic the template makes.
+        let sample: String = template
+            .parts
+            .iter()
+            .map(|p| match p {
+                Part::Literal(s) => s.as_str(),
+                _ => "x",
+            })
+            .collect();
+        validate_topic_name(&sample).map_err(|e| format!("template `{text}`: {}", e.reason))?;
+        Ok(template)
+    }
+
+    /// Renders the topic for `event`; refuses a result that is not a valid topic name (a
+    /// placeholder value holding `+`, `#`, an empty level or a missing attribute).
+    pub fn render(&self, event: &Event) -> Result<String, TopicError> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Literal(s) => out.push_str(s),
+                Part::Topic => out.push_str(&event.origin.topic),
+                Part::Attribute(name) => {
+                    if let Some(value) = event.cloud.attribute(name) {
+                        out.push_str(&value);
+                    }
+                }
+            }
+        }
+        validate_topic_name(&out)?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,163 @@
+//! Starts the real binary and finds the address it bound.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running `switchyard` process; killed when dropped.
+#[derive(Debug)]
+pub struct Gateway {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    /// Everything the process wrote to stderr so far.
+    pub log: Arc<Mutex<String>>,
+    _config: Option<tempfile_path::TempFile>,
+}
+
+/// The binary under test: `$SWITCHYARD_BIN`, or `switchyard` next to the test's `deps/` dir
+/// (cargo builds the workspace's binaries before running its tests).
+pub fn binary() -> PathBuf {
+    if let Ok(path) = std::env::var("SWITCHYARD_BIN") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    dir.join("switchyard")
+}
+
+impl Gateway {
+    /// Starts the gateway with the embedded default config.
+    pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Starts the gateway with `yaml` as its config file (listen address forced to port 0).
+    pub fn start_with(yaml: Option<&str>) -> Self {
+        let config = yaml.map(tempfile_path::TempFile::with_contents);
+        let mut cmd = Command::new(binary());
+        if let Some(file) = &config {
+            cmd.arg("--config").arg(&file.path);
+        }
+        cmd.env("SWITCHYARD_HTTP_LISTEN", "127.0.0.1:0")
+            .env("SWITCHYARD_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn switchyard (is it built?)");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line
+                    .split("address=")
+                    .nth(1)
+                    .filter(|_| line.contains("http listening"))
+                {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+                sink.lock().expect("log lock").push_str(&(line + "\n"));
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let addr = loop {
+            if let Ok(addr) = rx.recv_timeout(Duration::from_millis(50)) {
+                break addr.parse().expect("address in log line");
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "switchyard exited with {status}: {}",
+                    log.lock().expect("log lock")
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "switchyard did not start: {}",
+                log.lock().expect("log lock")
+            );
+        };
+        Self {
+            child: Some(child),
+            addr,
+            log,
+            _config: config,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns its exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take().expect("running");
+        let pid = i32::try_from(child.id()).expect("pid fits");
+        signal(pid, "TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "switchyard did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Sends a signal with kill(1): no unsafe code for libc::kill.
+pub fn signal(pid: i32, sig: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{sig} {pid} failed");
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A config file that is removed when dropped.
+mod tempfile_path {
+    use std::path::PathBuf;
+
+    #[derive(Debug)]
+    pub struct TempFile {
+        pub path: PathBuf,
+    }
+
+    impl TempFile {
+        pub fn with_contents(text: &str) -> Self {
+            static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = std::env::temp_dir()
+                .join(format!("switchyard-test-{}-{n}.yaml", std::process::id()));
+            std::fs::write(&path, text).expect("write config");
+            Self { path }
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
