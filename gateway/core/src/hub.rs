@@ -167,7 +167,16 @@ impl Hub {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         let mut state = self.lock();
         let replay = match (&options.group, options.since) {
-            (None, Some(since)) => self.replay_locked(&state, &filter, since, usize::MAX),
+            (None, Some(since)) => {
+                // A stream cannot page, so a wildcard over many topics replays the newest
+                // events that fit a subscriber's queue, after a reset for what it skipped.
+                let keep = self
+                    .inner
+                    .config
+                    .replay_events
+                    .max(self.inner.config.subscriber_queue);
+                self.replay_locked(&state, &filter, since, Keep::Newest(keep))
+            }
             _ => Vec::new(),
         };
         let (tx, rx) = mpsc::channel(self.inner.config.subscriber_queue.max(1));
@@ -191,7 +200,7 @@ impl Hub {
     /// out of the window).
     pub fn poll(&self, filter: &TopicFilter, since: u64, limit: usize) -> PollBatch {
         let state = self.lock();
-        let messages = self.replay_locked(&state, filter, since, limit);
+        let messages = self.replay_locked(&state, filter, since, Keep::Oldest(limit));
         let cursor = next_cursor(&messages, state.last_seq, limit);
         PollBatch { messages, cursor }
     }
@@ -203,12 +212,11 @@ impl Hub {
         let key = (filter.as_str().to_owned(), group.to_owned());
         let last = state.last_seq;
         let since = *state.poll_groups.entry(key.clone()).or_insert(last);
-        let mut messages = self.replay_locked(&state, filter, since, limit);
+        let messages = self.replay_locked(&state, filter, since, Keep::Oldest(limit));
         // A group's members share one cursor, so the reset is for the group, not one member;
         // it is still reported, once, to whoever polls first.
         let cursor = next_cursor(&messages, last, limit);
         state.poll_groups.insert(key, cursor);
-        messages.shrink_to_fit();
         PollBatch { messages, cursor }
     }
 
@@ -223,13 +231,12 @@ impl Hub {
         state: &State,
         filter: &TopicFilter,
         since: u64,
-        limit: usize,
+        keep: Keep,
     ) -> Vec<Arc<HubMessage>> {
         let from_other_run =
             since != 0 && (since < self.inner.history_start - 1 || since > state.last_seq);
         let mut out = Vec::new();
         let mut lost = from_other_run;
-        let mut oldest = u64::MAX;
         let topics: Box<dyn Iterator<Item = (&Arc<str>, &TopicLog)>> = if filter.is_exact() {
             Box::new(state.topics.get_key_value(filter.as_str()).into_iter())
         } else {
@@ -237,21 +244,32 @@ impl Hub {
         };
         for (_, log) in topics {
             lost |= since != 0 && log.evicted_through() > since;
-            oldest = oldest.min(log.oldest_seq().unwrap_or(u64::MAX));
             out.extend(log.after(if from_other_run { 0 } else { since }).cloned());
         }
         out.sort_unstable_by_key(|m| m.seq);
-        out.truncate(limit);
+        match keep {
+            Keep::Oldest(n) => out.truncate(n),
+            Keep::Newest(n) if out.len() > n => {
+                lost = true;
+                out.drain(..out.len() - n);
+            }
+            Keep::Newest(_) => {}
+        }
         if lost {
-            let resumed_from = if oldest == u64::MAX {
-                state.last_seq
-            } else {
-                oldest - 1
-            };
+            let resumed_from = out.first().map_or(state.last_seq, |m| m.seq - 1);
             out.insert(0, Arc::new(HubMessage::reset(since, resumed_from)));
         }
         out
     }
+}
+
+/// Which part of a replay longer than its limit is kept.
+#[derive(Debug, Clone, Copy)]
+enum Keep {
+    /// The oldest: a poll returns a page and continues from its end.
+    Oldest(usize),
+    /// The newest, after a reset: a stream cannot page.
+    Newest(usize),
 }
 
 /// Where the next poll continues: after the last event returned, or (nothing returned) at the

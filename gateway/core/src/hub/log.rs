@@ -33,10 +33,6 @@ impl TopicLog {
         self.evicted_through
     }
 
-    pub(super) fn oldest_seq(&self) -> Option<u64> {
-        self.window.front().map(|m| m.seq)
-    }
-
     /// The retained events with a cursor above `since`, oldest first.
     pub(super) fn after(&self, since: u64) -> impl Iterator<Item = &Arc<HubMessage>> {
         let start = self.window.partition_point(|m| m.seq <= since);

@@ -187,3 +187,35 @@ fn sse_frames_cannot_be_split_by_payload_newlines() {
         b"id: 7\ndata: {\"a\":\ndata: 1}\ndata: id: 9\ndata: \n\n"
     );
 }
+
+#[tokio::test]
+async fn stream_replay_over_many_topics_keeps_the_newest_after_a_reset() {
+    let hub = Hub::new(HubConfig {
+        replay_events: 3,
+        subscriber_queue: 3,
+        ..HubConfig::default()
+    });
+    let first = hub.publish("a/0", &ev("0")).expect("publish");
+    for i in 1..10 {
+        hub.publish(&format!("a/{i}"), &ev(&i.to_string()))
+            .expect("publish");
+    }
+    let mut sub = hub.subscribe(
+        filter("a/+"),
+        SubscribeOptions {
+            since: Some(first),
+            group: None,
+        },
+    );
+    let reset = next(&mut sub).await;
+    assert_eq!(reset.kind, MessageKind::Reset);
+    let kept: Vec<u64> = [
+        next(&mut sub).await,
+        next(&mut sub).await,
+        next(&mut sub).await,
+    ]
+    .iter()
+    .map(|m| m.seq)
+    .collect();
+    assert_eq!(kept, vec![first + 7, first + 8, first + 9]);
+}

@@ -1,0 +1,309 @@
+//! The gateway under test: started as a child process on a port it picks itself (`127.0.0.1:0`,
+//! the bound address read back from its `http listening address=...` log line), optionally
+//! pinned to one CPU with `taskset`, and observed from outside: CPU time and memory from
+//! `/proc/<pid>`, subscriber counts from `GET /metrics`. Dropping a [`Gateway`] kills it.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::conn;
+
+/// How long the gateway may take to print its listening address.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+/// Lines of the gateway's stderr kept to explain a crash.
+const TAIL_LINES: usize = 20;
+
+/// The pid of the gateway currently running, so the watchdog can kill it before exiting.
+static CURRENT_PID: AtomicU32 = AtomicU32::new(0);
+
+/// Where the gateway binary is and how to start it.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub bin: PathBuf,
+    /// Pin the gateway to this CPU (`taskset -c`).
+    pub cpu: Option<usize>,
+}
+
+impl Launch {
+    /// `$SWITCHYARD_BIN`, else `switchyard` next to this executable (`target/release/`).
+    pub fn locate(explicit: Option<PathBuf>, cpu: Option<usize>) -> Result<Self> {
+        let bin = match explicit {
+            Some(bin) => bin,
+            None => std::env::current_exe()
+                .context("cannot find the bench executable's path")?
+                .with_file_name("switchyard"),
+        };
+        if !bin.is_file() {
+            bail!(
+                "gateway binary {} not found: build it with `cargo build --release -p switchyard` \
+                 or point SWITCHYARD_BIN at it",
+                bin.display()
+            );
+        }
+        Ok(Self { bin, cpu })
+    }
+}
+
+/// A running gateway process.
+#[derive(Debug)]
+pub struct Gateway {
+    child: Child,
+    pid: u32,
+    addr: SocketAddr,
+    tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl Gateway {
+    /// Starts the gateway with its embedded default configuration and waits until it listens.
+    pub fn start(launch: &Launch) -> Result<Self> {
+        let mut command = match launch.cpu {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpu.to_string()).arg(&launch.bin);
+                c
+            }
+            None => Command::new(&launch.bin),
+        };
+        command
+            .env("SWITCHYARD_HTTP_LISTEN", "127.0.0.1:0")
+            .env("SWITCHYARD_LOG", "info")
+            .env_remove("SWITCHYARD_CONFIG")
+            .env_remove("SWITCHYARD_ADMIN_LISTEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", launch.bin.display()))?;
+        let pid = child.id();
+        CURRENT_PID.store(pid, Ordering::SeqCst);
+        let stderr = child.stderr.take().context("gateway stderr was not piped")?;
+        let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let lines = tail.clone();
+        std::thread::Builder::new()
+            .name("gateway-stderr".into())
+            .spawn(move || drain_stderr(stderr, &lines, &addr_tx))
+            .context("cannot start the stderr reader thread")?;
+        let mut gateway = Self {
+            child,
+            pid,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tail,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            match addr_rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(addr) => {
+                    gateway.addr = addr;
+                    return Ok(gateway);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
+                    gateway.ensure_alive()?;
+                }
+                Err(_) => {
+                    gateway.ensure_alive()?;
+                    bail!(
+                        "gateway printed no `http listening` line within {START_TIMEOUT:?}{}",
+                        gateway.tail_text()
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// An error (with the last lines of its log) if the gateway has exited.
+    pub fn ensure_alive(&mut self) -> Result<()> {
+        match self.child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => Err(anyhow!(
+                "gateway (pid {}) exited: {status}{}",
+                self.pid,
+                self.tail_text()
+            )),
+            Err(e) => Err(anyhow!("cannot query gateway status: {e}")),
+        }
+    }
+
+    fn tail_text(&self) -> String {
+        let tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        if tail.is_empty() {
+            return String::new();
+        }
+        let lines: Vec<&str> = tail.iter().map(String::as_str).collect();
+        format!("; last log lines:\n  {}", lines.join("\n  "))
+    }
+
+    /// User + system CPU time consumed so far, in clock ticks.
+    pub fn cpu_ticks(&self) -> Result<u64> {
+        proc_cpu_ticks(&format!("/proc/{}/stat", self.pid))
+    }
+
+    /// Resident memory now and at its peak (`VmRSS`, `VmHWM`), in KiB.
+    pub fn memory_kib(&self) -> Result<(u64, u64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))
+            .context("cannot read the gateway's /proc status")?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+                .with_context(|| format!("no {name} in /proc/{}/status", self.pid))
+        };
+        Ok((field("VmRSS:")?, field("VmHWM:")?))
+    }
+
+    /// `Rss` from `smaps_rollup` (falls back to `VmRSS`), in KiB.
+    pub fn rss_rollup_kib(&self) -> Result<u64> {
+        let rollup = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", self.pid));
+        if let Ok(text) = rollup
+            && let Some(kib) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("Rss:"))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+        {
+            return Ok(kib);
+        }
+        Ok(self.memory_kib()?.0)
+    }
+
+    /// The value of an unlabelled gauge or counter in `/metrics`.
+    pub async fn metric(&self, name: &str) -> Result<f64> {
+        let body = conn::http_get(self.addr, "/metrics").await?;
+        let text = String::from_utf8_lossy(&body);
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| {
+                let (key, value) = l.split_once(' ')?;
+                if key == name {
+                    value.trim().parse::<f64>().ok()
+                } else {
+                    None
+                }
+            })
+            .with_context(|| format!("metric {name} not in /metrics"))
+    }
+
+    /// Waits until the hub reports exactly `expected` subscribers.
+    pub async fn wait_subscribers(&mut self, expected: usize, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut last = None;
+        loop {
+            self.ensure_alive()?;
+            // Before the first subscriber the gauge may not exist yet.
+            let now = self
+                .metric("switchyard_hub_subscribers")
+                .await
+                .unwrap_or(0.0);
+            if now as usize == expected {
+                return Ok(());
+            }
+            last = Some(now);
+            if tokio::time::Instant::now() >= deadline {
+                bail!(
+                    "hub reports {} subscribers, expected {expected} (waited {timeout:?})",
+                    last.unwrap_or_default()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = CURRENT_PID.compare_exchange(self.pid, 0, Ordering::SeqCst, Ordering::SeqCst);
+    }
+}
+
+/// Kills the gateway that is running, if any (for the watchdog, which then exits the process
+/// without running destructors).
+pub fn kill_current() {
+    let pid = CURRENT_PID.swap(0, Ordering::SeqCst);
+    if pid != 0 {
+        let _ = Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+}
+
+/// Reads stderr line by line: keeps a tail for error reports and reports the listen address.
+fn drain_stderr(
+    stderr: std::process::ChildStderr,
+    tail: &Mutex<VecDeque<String>>,
+    addr_tx: &mpsc::Sender<SocketAddr>,
+) {
+    for line in BufReader::new(stderr).lines() {
+        let Ok(line) = line else { break };
+        if line.contains("http listening")
+            && let Some(addr) = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("address="))
+                .and_then(|a| a.parse().ok())
+        {
+            let _ = addr_tx.send(addr);
+        }
+        let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+        if tail.len() == TAIL_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(line);
+    }
+}
+
+/// utime + stime (fields 14 and 15) of a `/proc/.../stat` file, in clock ticks.
+pub fn proc_cpu_ticks(path: &str) -> Result<u64> {
+    let stat = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+    // The command name (field 2) may contain spaces; the fields after it are plain numbers.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .with_context(|| format!("malformed {path}"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After ')' index 0 is field 3 (state), so utime (14) is index 11 and stime (15) index 12.
+    let tick = |i: usize| -> Result<u64> {
+        fields
+            .get(i)
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("malformed {path}"))
+    };
+    Ok(tick(11)? + tick(12)?)
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`, 100 if that fails).
+pub fn clock_ticks_per_sec() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100)
+}
+
+/// Whether `program` can be run (found on `PATH`).
+pub fn have_program(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| Path::new(&dir).join(program).is_file())
+    })
+}
