@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use crate::conn;
+use crate::{conn, sysinfo};
 
 /// How long the gateway may take to print its listening address.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -152,7 +152,7 @@ impl Gateway {
 
     /// User + system CPU time consumed so far, in clock ticks.
     pub fn cpu_ticks(&self) -> Result<u64> {
-        proc_cpu_ticks(&format!("/proc/{}/stat", self.pid))
+        sysinfo::proc_cpu_ticks(&format!("/proc/{}/stat", self.pid))
     }
 
     /// Resident memory now and at its peak (`VmRSS`, `VmHWM`), in KiB.
@@ -269,41 +269,4 @@ fn drain_stderr(
         }
         tail.push_back(line);
     }
-}
-
-/// utime + stime (fields 14 and 15) of a `/proc/.../stat` file, in clock ticks.
-pub fn proc_cpu_ticks(path: &str) -> Result<u64> {
-    let stat = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
-    // The command name (field 2) may contain spaces; the fields after it are plain numbers.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .with_context(|| format!("malformed {path}"))?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After ')' index 0 is field 3 (state), so utime (14) is index 11 and stime (15) index 12.
-    let tick = |i: usize| -> Result<u64> {
-        fields
-            .get(i)
-            .and_then(|v| v.parse().ok())
-            .with_context(|| format!("malformed {path}"))
-    };
-    Ok(tick(11)? + tick(12)?)
-}
-
-/// Clock ticks per second (`getconf CLK_TCK`, 100 if that fails).
-pub fn clock_ticks_per_sec() -> u64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100)
-}
-
-/// Whether `program` can be run (found on `PATH`).
-pub fn have_program(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| Path::new(&dir).join(program).is_file())
-    })
 }

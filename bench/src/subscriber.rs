@@ -16,8 +16,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::conn::{self, CountingStream};
 use crate::sse::{Block, SseClient};
@@ -376,11 +375,7 @@ async fn run_ws(
             }
         }
     }
-    if closed.is_none() {
-        // Polite close is not needed for a benchmark; a reset frees both ends at once.
-        let _ = CloseCode::Normal;
-        let _ = Utf8Bytes::from_static("");
-    }
+    // No closing handshake: a reset frees both ends at once.
     conn::abort(socket.get_ref().tcp());
     let reads = socket.get_ref().reads();
     let mut stats = recorder.finish(reads);

@@ -6,9 +6,8 @@
 mod config;
 mod filter;
 mod router;
-mod template;
 
 pub use config::{FilterConfig, OneOrMany, RouteConfig};
 pub use filter::Filter;
 pub use router::{Route, RouteTable, Router};
-pub use template::TopicTemplate;
+pub use switchyard_core::template::TopicTemplate;

@@ -15,7 +15,7 @@ use switchyard_core::topic::TopicFilter;
 
 use crate::config::RouteConfig;
 use crate::filter::Filter;
-use crate::template::TopicTemplate;
+use switchyard_core::template::TopicTemplate;
 
 /// Deliveries of routes with `confirm: false` that may run in the background at once; beyond
 /// it, the source waits (backpressure) rather than the gateway queueing without bound.

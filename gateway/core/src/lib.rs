@@ -9,6 +9,8 @@ pub mod health;
 pub mod hub;
 pub mod hub_sink;
 pub mod pipeline;
+pub mod settle;
+pub mod template;
 pub mod topic;
 
 pub use error::{BoxError, DeliveryError};

@@ -1,8 +1,8 @@
 //! Topic templates: `live/{topic}`, `devices/{subject}/{type}`.
 
-use switchyard_core::cloudevent::validate_attribute_name;
-use switchyard_core::event::Event;
-use switchyard_core::topic::{TopicError, validate_topic_name};
+use crate::cloudevent::validate_attribute_name;
+use crate::event::Event;
+use crate::topic::{TopicError, validate_topic_name};
 
 /// A parsed topic template.
 #[derive(Debug, Clone)]
@@ -64,6 +64,14 @@ impl TopicTemplate {
     /// Renders the topic for `event`; refuses a result that is not a valid topic name (a
     /// placeholder value holding `+`, `#`, an empty level or a missing attribute).
     pub fn render(&self, event: &Event) -> Result<String, TopicError> {
+        let out = self.render_unchecked(event);
+        validate_topic_name(&out)?;
+        Ok(out)
+    }
+
+    /// Renders without checking the result: for targets with their own naming rules (AMQP
+    /// routing keys), which check it themselves. A missing attribute renders as nothing.
+    pub fn render_unchecked(&self, event: &Event) -> String {
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -76,7 +84,6 @@ impl TopicTemplate {
                 }
             }
         }
-        validate_topic_name(&out)?;
-        Ok(out)
+        out
     }
 }
