@@ -31,6 +31,20 @@ pub struct RouteConfig {
     /// MQTT PUBACK, AMQP ack). Without it, delivery is at-most-once. Default true.
     #[serde(default = "default_confirm")]
     pub confirm: bool,
+    /// Retries per sink for failures that may heal. Default: one attempt.
+    #[serde(default)]
+    pub retry: crate::policy::RetryConfig,
+    /// Time one attempt at one sink may take, in milliseconds. Default: the sink's own limit.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Sink that receives events this route could not deliver for good (a sink refused them,
+    /// the topic template failed), with the reason in extension `deadletterreason`. Once it
+    /// confirmed, the source is acked. Omitted: the failure goes back to the source.
+    #[serde(default)]
+    pub dead_letter: Option<String>,
+    /// De-duplication of redelivered events by (`source`, `id`). Omitted: none.
+    #[serde(default)]
+    pub dedupe: Option<crate::policy::DedupeConfig>,
 }
 
 const fn default_confirm() -> bool {

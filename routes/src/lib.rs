@@ -5,9 +5,11 @@
 
 mod config;
 mod filter;
+mod policy;
 mod router;
 
 pub use config::{FilterConfig, OneOrMany, RouteConfig};
 pub use filter::Filter;
+pub use policy::{DedupeConfig, RetryConfig};
 pub use router::{Route, RouteTable, Router};
 pub use switchyard_core::template::TopicTemplate;

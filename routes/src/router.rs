@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use futures_util::future::{BoxFuture, join_all};
 use tokio::sync::Semaphore;
-use tower::{Service, ServiceExt};
+use tower::Service;
 
 use switchyard_core::error::{BoxError, DeliveryError};
 use switchyard_core::event::Event;
@@ -15,6 +15,7 @@ use switchyard_core::topic::TopicFilter;
 
 use crate::config::RouteConfig;
 use crate::filter::Filter;
+use crate::policy::{DedupeWindow, DeliveryPolicy, is_permanent};
 use switchyard_core::template::TopicTemplate;
 
 /// Deliveries of routes with `confirm: false` that may run in the background at once; beyond
@@ -31,6 +32,7 @@ pub struct Route {
     sinks: Vec<(String, Sink)>,
     template: Option<TopicTemplate>,
     confirm: bool,
+    policy: DeliveryPolicy,
 }
 
 impl Route {
@@ -128,6 +130,7 @@ fn compile_route(
             )),
         }
     }
+    let policy = compile_policy(cfg, path, sinks, errors);
     let template = cfg.topic.as_deref().and_then(|t| {
         TopicTemplate::parse(t)
             .map_err(|e| errors.push(format!("{path}.topic: {e}")))
@@ -141,6 +144,48 @@ fn compile_route(
         sinks: route_sinks,
         template,
         confirm: cfg.confirm,
+        policy,
+    }
+}
+
+fn compile_policy(
+    cfg: &RouteConfig,
+    path: &str,
+    sinks: &HashMap<String, Sink>,
+    errors: &mut Vec<String>,
+) -> DeliveryPolicy {
+    if cfg.retry.attempts == 0 {
+        errors.push(format!("{path}.retry.attempts: must be at least 1"));
+    }
+    if cfg.timeout_ms == Some(0) {
+        errors.push(format!("{path}.timeout_ms: must be at least 1"));
+    }
+    let dead_letter = cfg
+        .dead_letter
+        .as_ref()
+        .and_then(|name| match sinks.get(name) {
+            Some(sink) if !cfg.to.0.contains(name) => Some((name.clone(), sink.clone())),
+            Some(_) => {
+                errors.push(format!("{path}.dead_letter: `{name}` is also in `to`"));
+                None
+            }
+            None => {
+                errors.push(format!("{path}.dead_letter: no outbound named `{name}`"));
+                None
+            }
+        });
+    let dedupe = cfg.dedupe.as_ref().and_then(|d| {
+        if d.window == 0 {
+            errors.push(format!("{path}.dedupe.window: must be at least 1"));
+            return None;
+        }
+        Some(DedupeWindow::new(d.window))
+    });
+    DeliveryPolicy {
+        retry: cfg.retry.clone(),
+        timeout: cfg.timeout_ms.map(std::time::Duration::from_millis),
+        dead_letter,
+        dedupe,
     }
 }
 
@@ -177,57 +222,102 @@ impl Service<Event> for Router {
 }
 
 async fn route(
-    table: &RouteTable,
+    table: &Arc<RouteTable>,
     background: &Arc<Semaphore>,
     event: Event,
 ) -> Result<Delivered, BoxError> {
-    let mut confirmed = Vec::new();
-    let mut matched = false;
-    for route in table.routes.iter().filter(|r| r.matches(&event)) {
-        matched = true;
-        metrics::counter!("switchyard_route_matched_total", "route" => route.name.clone())
-            .increment(1);
-        let mut copy = event.clone();
-        if let Some(template) = &route.template {
-            match template.render(&event) {
-                Ok(topic) => copy.topic = topic.into(),
-                Err(e) => {
-                    return Err(Box::new(DeliveryError::Rejected {
-                        sink: route.name.clone(),
-                        reason: e.to_string(),
-                    }));
-                }
-            }
-        }
-        for (name, sink) in &route.sinks {
-            let call = sink.clone().oneshot(copy.clone());
-            if route.confirm {
-                confirmed.push(call);
-            } else {
-                // Waiting for a permit is the backpressure that keeps background work bounded.
-                let permit = background.clone().acquire_owned().await?;
-                let (route, sink) = (route.name.clone(), name.clone());
-                tokio::spawn(async move {
-                    if let Err(err) = call.await {
-                        tracing::warn!(%route, %sink, error = %err, "unconfirmed delivery failed");
-                    }
-                    drop(permit);
-                });
-            }
-        }
-    }
-    if !matched {
+    let matching: Vec<usize> = (0..table.routes.len())
+        .filter(|&i| table.routes[i].matches(&event))
+        .collect();
+    if matching.is_empty() {
+        metrics::counter!("switchyard_no_route_total", "inbound" => event.origin.inbound.to_string()).increment(1);
         tracing::debug!(inbound = %event.origin.inbound, topic = %event.origin.topic, "no route");
         return Err(Box::new(DeliveryError::NoRoute {
             inbound: event.origin.inbound.to_string(),
             topic: event.origin.topic.to_string(),
         }));
     }
-    let sinks = confirmed.len();
+    let mut confirmed = Vec::new();
+    for i in matching {
+        let route = &table.routes[i];
+        metrics::counter!("switchyard_route_matched_total", "route" => route.name.clone())
+            .increment(1);
+        if route.confirm {
+            confirmed.push(deliver_route(route, &event));
+        } else {
+            // Waiting for a permit is the backpressure that keeps background work bounded.
+            let permit = background.clone().acquire_owned().await?;
+            let (table, event) = (table.clone(), event.clone());
+            tokio::spawn(async move {
+                let route = &table.routes[i];
+                if let Err(err) = deliver_route(route, &event).await {
+                    tracing::warn!(route = %route.name, error = %err, "unconfirmed delivery failed");
+                }
+                drop(permit);
+            });
+        }
+    }
+    let mut sinks = 0;
     for result in join_all(confirmed).await {
-        result?;
+        sinks += result?;
     }
     Ok(Delivered { sinks })
+}
+
+/// Delivers to every sink of one route; a failure that will not heal goes to the route's
+/// dead-letter sink when it has one. Returns the number of sinks that confirmed.
+async fn deliver_route(route: &Route, event: &Event) -> Result<usize, BoxError> {
+    let policy = &route.policy;
+    if let Some(window) = &policy.dedupe
+        && window.contains(&event.cloud.source, &event.cloud.id)
+    {
+        metrics::counter!("switchyard_route_duplicates_total", "route" => route.name.clone())
+            .increment(1);
+        return Ok(0);
+    }
+    let result = match render_topic(route, event) {
+        Ok(copy) => {
+            let calls = route
+                .sinks
+                .iter()
+                .map(|(name, sink)| policy.deliver(&route.name, name, sink, &copy));
+            join_all(calls)
+                .await
+                .into_iter()
+                .collect::<Result<Vec<()>, BoxError>>()
+                .map(|v| v.len())
+        }
+        Err(err) => Err(err),
+    };
+    let result = match (result, &policy.dead_letter) {
+        (Err(err), Some((name, sink))) if is_permanent(&err) => {
+            let copy = switchyard_core::settle::dead_letter_copy(event, &err.to_string());
+            tracing::info!(route = %route.name, dead_letter = %name, reason = %err, "dead-lettering");
+            policy.deliver(&route.name, name, sink, &copy).await?;
+            metrics::counter!("switchyard_route_dead_lettered_total", "route" => route.name.clone()).increment(1);
+            Ok(0)
+        }
+        (other, _) => other,
+    };
+    if let (Ok(_), Some(window)) = (&result, &policy.dedupe) {
+        window.insert(&event.cloud.source, &event.cloud.id);
+    }
+    result
+}
+
+/// The copy of `event` this route's sinks see, with its topic template applied.
+fn render_topic(route: &Route, event: &Event) -> Result<Event, BoxError> {
+    let mut copy = event.clone();
+    if let Some(template) = &route.template {
+        let topic = template
+            .render(event)
+            .map_err(|e| DeliveryError::Rejected {
+                sink: route.name.clone(),
+                reason: format!("topic template: {e}"),
+            })?;
+        copy.topic = topic.into();
+    }
+    Ok(copy)
 }
 
 #[cfg(test)]

@@ -120,3 +120,138 @@ async fn template_producing_a_wildcard_is_rejected_per_event() {
         Some(DeliveryError::Rejected { .. })
     ));
 }
+
+/// A sink that answers each call with the next scripted outcome (then `Ok`), counting calls.
+fn scripted(
+    outcomes: Vec<Option<DeliveryError>>,
+) -> (Sink, std::sync::Arc<std::sync::Mutex<Vec<Event>>>) {
+    let script = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(
+        outcomes,
+    )));
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = calls.clone();
+    let sink = tower::service_fn(move |event: Event| {
+        let next = script.lock().expect("lock").pop_front().flatten();
+        seen.lock().expect("lock").push(event);
+        async move {
+            match next {
+                Some(err) => Err(Box::new(err) as BoxError),
+                None => Ok(()),
+            }
+        }
+    });
+    (BoxCloneSyncService::new(sink), calls)
+}
+
+fn unavailable() -> Option<DeliveryError> {
+    Some(DeliveryError::Unavailable {
+        sink: "s".into(),
+        reason: "down".into(),
+        retry_after: None,
+    })
+}
+
+fn rejected() -> Option<DeliveryError> {
+    Some(DeliveryError::Rejected {
+        sink: "s".into(),
+        reason: "400".into(),
+    })
+}
+
+fn table_with(route: serde_json::Value, extra: Vec<(&str, Sink)>) -> Router {
+    let hub = Hub::new(HubConfig::default());
+    let mut all = sinks(&hub);
+    for (name, sink) in extra {
+        all.insert(name.into(), sink);
+    }
+    let cfg = routes(serde_json::json!([route]));
+    Router::new(RouteTable::compile(&cfg, &all, &["http".into()]).expect("compiles"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn transient_failures_are_retried_per_route_policy() {
+    let (sink, calls) = scripted(vec![unavailable(), unavailable()]);
+    let mut router = table_with(
+        serde_json::json!({ "name": "r", "to": "s", "retry": { "attempts": 3, "initial_backoff_ms": 10 } }),
+        vec![("s", sink)],
+    );
+    router
+        .call(event("t", "x"))
+        .await
+        .expect("third attempt succeeds");
+    assert_eq!(calls.lock().expect("lock").len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn permanent_failures_are_not_retried_and_go_to_the_dead_letter_sink() {
+    let (sink, calls) = scripted(vec![rejected()]);
+    let (dlq, dead) = scripted(vec![]);
+    let mut router = table_with(
+        serde_json::json!({ "name": "r", "to": "s", "dead_letter": "dlq", "retry": { "attempts": 5 } }),
+        vec![("s", sink), ("dlq", dlq)],
+    );
+    router
+        .call(event("t", "x"))
+        .await
+        .expect("dead-lettered counts as handled");
+    assert_eq!(
+        calls.lock().expect("lock").len(),
+        1,
+        "no retry of a permanent failure"
+    );
+    let dead = dead.lock().expect("lock");
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].cloud.extensions.contains_key("deadletterreason"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn exhausted_transient_failures_go_back_to_the_source_not_the_dead_letter_sink() {
+    let (sink, _) = scripted(vec![unavailable(), unavailable()]);
+    let (dlq, dead) = scripted(vec![]);
+    let mut router = table_with(
+        serde_json::json!({ "name": "r", "to": "s", "dead_letter": "dlq", "retry": { "attempts": 2, "initial_backoff_ms": 1 } }),
+        vec![("s", sink), ("dlq", dlq)],
+    );
+    let err = router
+        .call(event("t", "x"))
+        .await
+        .expect_err("source hears of it");
+    assert!(matches!(
+        DeliveryError::find(err.as_ref()),
+        Some(DeliveryError::Unavailable { .. })
+    ));
+    assert!(dead.lock().expect("lock").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sink_that_does_not_answer_times_out() {
+    let never = tower::service_fn(|_: Event| std::future::pending::<Result<(), BoxError>>());
+    let mut router = table_with(
+        serde_json::json!({ "name": "r", "to": "s", "timeout_ms": 50 }),
+        vec![("s", BoxCloneSyncService::new(never))],
+    );
+    let err = router.call(event("t", "x")).await.expect_err("times out");
+    assert!(matches!(
+        DeliveryError::find(err.as_ref()),
+        Some(DeliveryError::Timeout { .. })
+    ));
+}
+
+#[tokio::test]
+async fn dedupe_window_delivers_a_redelivered_event_once() {
+    let (sink, calls) = scripted(vec![unavailable()]);
+    let mut router = table_with(
+        serde_json::json!({ "name": "r", "to": "s", "dedupe": { "window": 100 } }),
+        vec![("s", sink)],
+    );
+    router
+        .call(event("t", "x"))
+        .await
+        .expect_err("first attempt fails: not remembered");
+    router
+        .call(event("t", "x"))
+        .await
+        .expect("redelivery delivered");
+    router.call(event("t", "x")).await.expect("duplicate acked");
+    assert_eq!(calls.lock().expect("lock").len(), 2);
+}

@@ -1,0 +1,132 @@
+//! A route's delivery policy: per-sink timeout and retries with backoff and jitter, the
+//! dead-letter sink for failures that will not heal, and an optional de-duplication window.
+
+mod dedupe;
+
+use std::time::Duration;
+
+use rand::Rng;
+use serde::Deserialize;
+use tower::ServiceExt;
+
+use switchyard_core::error::{BoxError, DeliveryError};
+use switchyard_core::event::Event;
+use switchyard_core::pipeline::Sink;
+
+pub use dedupe::DedupeWindow;
+
+/// `retry:` on a route. Applies to failures that may heal (a sink unavailable, a timeout);
+/// a permanent refusal is never retried.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Attempts per sink in all, the first included. Default 1: sinks such as webhooks retry
+    /// on their own; raise it to ride out a broker restart without failing the source.
+    pub attempts: u32,
+    /// Backoff before the second attempt, doubling after each. Default 100.
+    pub initial_backoff_ms: u64,
+    /// Cap on the backoff. Default 5 000.
+    pub max_backoff_ms: u64,
+    /// Randomise the upper half of each backoff. Default true.
+    pub jitter: bool,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            attempts: 1,
+            initial_backoff_ms: 100,
+            max_backoff_ms: 5_000,
+            jitter: true,
+        }
+    }
+}
+
+/// `dedupe:` on a route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DedupeConfig {
+    /// How many recent (`source`, `id`) pairs are remembered; a repeat within them is acked
+    /// without being delivered again.
+    pub window: usize,
+}
+
+/// The compiled policy of one route.
+#[derive(Debug)]
+pub(crate) struct DeliveryPolicy {
+    pub(crate) retry: RetryConfig,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) dead_letter: Option<(String, Sink)>,
+    pub(crate) dedupe: Option<DedupeWindow>,
+}
+
+/// Whether an error is worth another attempt.
+pub(crate) fn is_permanent(err: &BoxError) -> bool {
+    matches!(
+        DeliveryError::find(err.as_ref()),
+        Some(DeliveryError::Rejected { .. } | DeliveryError::NoRoute { .. })
+    )
+}
+
+impl DeliveryPolicy {
+    /// Delivers `event` to one sink: each attempt bounded by the timeout, transient failures
+    /// retried with backoff.
+    pub(crate) async fn deliver(
+        &self,
+        route: &str,
+        name: &str,
+        sink: &Sink,
+        event: &Event,
+    ) -> Result<(), BoxError> {
+        let attempts = self.retry.attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            let result = self.attempt(name, sink, event.clone()).await;
+            let outcome = match &result {
+                Ok(()) => "confirmed",
+                Err(e) if is_permanent(e) => "rejected",
+                Err(_) => "failed",
+            };
+            metrics::counter!("switchyard_sink_deliveries_total", "route" => route.to_owned(), "sink" => name.to_owned(), "outcome" => outcome)
+                .increment(1);
+            match result {
+                Err(err) if !is_permanent(&err) && attempt < attempts => {
+                    metrics::counter!("switchyard_sink_retries_total", "route" => route.to_owned(), "sink" => name.to_owned())
+                        .increment(1);
+                    tracing::debug!(%route, sink = %name, attempt, error = %err, "retrying");
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn attempt(&self, name: &str, sink: &Sink, event: Event) -> Result<(), BoxError> {
+        let call = sink.clone().oneshot(event);
+        match self.timeout {
+            None => call.await,
+            Some(limit) => match tokio::time::timeout(limit, call).await {
+                Ok(result) => result,
+                Err(_) => Err(Box::new(DeliveryError::Timeout {
+                    sink: name.to_owned(),
+                    timeout: limit,
+                })),
+            },
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .retry
+            .initial_backoff_ms
+            .saturating_mul(1 << (attempt - 1).min(20));
+        let capped = exp.min(self.retry.max_backoff_ms);
+        let ms = if self.retry.jitter && capped > 1 {
+            capped / 2 + rand::rng().random_range(0..=capped / 2)
+        } else {
+            capped
+        };
+        Duration::from_millis(ms)
+    }
+}
