@@ -168,5 +168,9 @@ pub fn default_routes() -> Vec<RouteConfig> {
         to: OneOrMany(vec![crate::app::HUB_SINK.into()]),
         topic: None,
         confirm: true,
+        retry: Default::default(),
+        timeout_ms: None,
+        dead_letter: None,
+        dedupe: None,
     }]
 }
