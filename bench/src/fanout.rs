@@ -19,9 +19,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::gateway::{Gateway, Launch};
-use crate::{conn, sysinfo};
 use crate::publisher::{self, Plan, Progress};
 use crate::subscriber::{self, Clock, Kind, Shared, Spec, SubStats};
+use crate::{conn, sysinfo};
 
 /// Subscribers connecting at once (keeps the gateway's accept backlog from overflowing).
 const CONNECT_CONCURRENCY: usize = 128;
@@ -231,9 +231,10 @@ pub async fn run_case(launch: &Launch, s: &Settings, kind: Kind, n: usize) -> Re
         }
     }
     if stats.len() < n {
-        result
-            .errors
-            .push(format!("{} subscriber tasks did not finish", n - stats.len()));
+        result.errors.push(format!(
+            "{} subscriber tasks did not finish",
+            n - stats.len()
+        ));
     }
     result.events_per_read = events as f64 / reads.max(1) as f64;
     let hist = shared.latency_us()?;
@@ -371,7 +372,15 @@ impl PerfStat {
         }
         let output = std::env::temp_dir().join(format!("switchyard-bench-perf-{pid}.csv"));
         let child = tokio::process::Command::new("perf")
-            .args(["stat", "-x,", "-e", Self::EVENTS, "-p", &pid.to_string(), "-o"])
+            .args([
+                "stat",
+                "-x,",
+                "-e",
+                Self::EVENTS,
+                "-p",
+                &pid.to_string(),
+                "-o",
+            ])
             .arg(&output)
             .args(["--", "sleep", &format!("{:.3}", window.as_secs_f64())])
             .stdin(std::process::Stdio::null())

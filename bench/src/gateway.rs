@@ -85,7 +85,10 @@ impl Gateway {
             .with_context(|| format!("cannot start {}", launch.bin.display()))?;
         let pid = child.id();
         CURRENT_PID.store(pid, Ordering::SeqCst);
-        let stderr = child.stderr.take().context("gateway stderr was not piped")?;
+        let stderr = child
+            .stderr
+            .take()
+            .context("gateway stderr was not piped")?;
         let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
         let (addr_tx, addr_rx) = mpsc::channel();
         let lines = tail.clone();
@@ -205,7 +208,6 @@ impl Gateway {
     /// Waits until the hub reports exactly `expected` subscribers.
     pub async fn wait_subscribers(&mut self, expected: usize, timeout: Duration) -> Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut last = None;
         loop {
             self.ensure_alive()?;
             // Before the first subscriber the gauge may not exist yet.
@@ -216,12 +218,8 @@ impl Gateway {
             if now as usize == expected {
                 return Ok(());
             }
-            last = Some(now);
             if tokio::time::Instant::now() >= deadline {
-                bail!(
-                    "hub reports {} subscribers, expected {expected} (waited {timeout:?})",
-                    last.unwrap_or_default()
-                );
+                bail!("hub reports {now} subscribers, expected {expected} (waited {timeout:?})");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -241,9 +239,7 @@ impl Drop for Gateway {
 pub fn kill_current() {
     let pid = CURRENT_PID.swap(0, Ordering::SeqCst);
     if pid != 0 {
-        let _ = Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
     }
 }
 

@@ -59,9 +59,8 @@ impl SseClient {
         let mut stream = conn::connect_from(source, server)
             .await
             .with_context(|| format!("connect from {source}"))?;
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {server}\r\nAccept: text/event-stream\r\n\r\n"
-        );
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: {server}\r\nAccept: text/event-stream\r\n\r\n");
         stream.write_all(request.as_bytes()).await?;
         let mut raw = Vec::with_capacity(READ_CHUNK);
         let head = loop {

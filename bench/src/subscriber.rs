@@ -13,10 +13,10 @@ use anyhow::{Context, Result};
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
 use tokio::sync::{Semaphore, watch};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::conn::{self, CountingStream};
 use crate::sse::{Block, SseClient};
@@ -130,9 +130,7 @@ impl SubStats {
         let tail: u64 = sent_per_stream
             .iter()
             .enumerate()
-            .map(|(p, sent)| {
-                sent.saturating_sub(self.next_seq.get(p).copied().unwrap_or_default())
-            })
+            .map(|(p, sent)| sent.saturating_sub(self.next_seq.get(p).copied().unwrap_or_default()))
             .sum();
         self.gaps + tail
     }
@@ -219,7 +217,9 @@ impl Probe {
     const MARK: &'static [u8] = b"\"data\":{\"ts\":";
 
     pub fn find(event: &[u8]) -> Option<Self> {
-        let at = event.windows(Self::MARK.len()).position(|w| w == Self::MARK)?;
+        let at = event
+            .windows(Self::MARK.len())
+            .position(|w| w == Self::MARK)?;
         let rest = &event[at + Self::MARK.len()..];
         let (sent_ns, rest) = number(rest)?;
         let rest = rest.strip_prefix(b",\"seq\":")?;
@@ -389,7 +389,8 @@ mod tests {
 
     #[test]
     fn probe_reads_the_publisher_fields() {
-        let event = br#"{"specversion":"1.0","id":"p1-9","data":{"ts":123456,"seq":9,"p":1,"pad":"xx"}}"#;
+        let event =
+            br#"{"specversion":"1.0","id":"p1-9","data":{"ts":123456,"seq":9,"p":1,"pad":"xx"}}"#;
         assert_eq!(
             Probe::find(event),
             Some(Probe {

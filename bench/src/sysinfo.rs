@@ -57,7 +57,8 @@ pub fn system_busy_ticks() -> Result<u64> {
         .collect();
     // user nice system idle iowait irq softirq steal (guest time is already in user).
     let total: u64 = values.iter().take(8).sum();
-    let idle = values.get(3).copied().unwrap_or_default() + values.get(4).copied().unwrap_or_default();
+    let idle =
+        values.get(3).copied().unwrap_or_default() + values.get(4).copied().unwrap_or_default();
     Ok(total - idle)
 }
 
@@ -77,7 +78,11 @@ pub fn git_sha() -> String {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .map(|s| {
             let sha = s.trim().to_owned();
-            if dirty { format!("{sha} (+uncommitted changes)") } else { sha }
+            if dirty {
+                format!("{sha} (+uncommitted changes)")
+            } else {
+                sha
+            }
         })
         .unwrap_or_else(|| "unknown".into())
 }
