@@ -90,7 +90,8 @@ pub struct HubSettings {
     /// (SSE: an `error` event, WebSocket: close 4008) and may resume from its cursor.
     /// Default 1 024.
     pub subscriber_queue: usize,
-    /// Topics held at once; publishing to one more is refused with 503. Default 100 000.
+    /// Topics held at once; at the limit the least recently published 1 % are forgotten (a
+    /// resume from before them gets a reset). Default 100 000.
     pub max_topics: usize,
 }
 

@@ -38,7 +38,8 @@ pub struct HubConfig {
     pub replay_bytes: usize,
     /// Events queued per subscriber before it is disconnected as a slow consumer.
     pub subscriber_queue: usize,
-    /// Topics the hub holds at once; publishing to a new topic beyond it is refused.
+    /// Topics the hub holds at once; at the limit, the least recently published 1 % are
+    /// forgotten (a later resume from before them gets a reset, never a silent gap).
     pub max_topics: usize,
 }
 
@@ -53,11 +54,12 @@ impl Default for HubConfig {
     }
 }
 
-/// Why the hub refused an event.
+/// Why the hub refused an event. Nothing refuses today (the topic limit forgets old topics
+/// instead); the type keeps `publish` fallible for limits to come, such as total memory.
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
-    #[error("the hub holds its maximum of {0} topics")]
-    TooManyTopics(usize),
+    #[error("the hub is full")]
+    Full,
 }
 
 /// A cheap handle to the hub; clones share it.
@@ -79,6 +81,9 @@ struct State {
     /// The cursor of the most recent event (`history_start - 1` before the first).
     last_seq: u64,
     topics: HashMap<Arc<str>, TopicLog>,
+    /// The newest cursor of any forgotten topic: resuming from below it may have missed events
+    /// of a topic the hub no longer knows, so such a resume gets a reset.
+    forgotten_through: u64,
     registry: Registry,
     /// Server-side cursors of polling consumer groups, keyed by (filter, group).
     poll_groups: HashMap<(String, String), u64>,
@@ -112,6 +117,7 @@ impl Hub {
                 state: Mutex::new(State {
                     last_seq: start - 1,
                     topics: HashMap::new(),
+                    forgotten_through: 0,
                     registry,
                     poll_groups: HashMap::new(),
                 }),
@@ -143,7 +149,7 @@ impl Hub {
         let mut state = self.lock();
         let cfg = &self.inner.config;
         if !state.topics.contains_key(topic) && state.topics.len() >= cfg.max_topics {
-            return Err(HubError::TooManyTopics(cfg.max_topics));
+            state.forget_oldest_topics(cfg.max_topics / 100 + 1);
         }
         state.last_seq += 1;
         let seq = state.last_seq;
@@ -236,7 +242,7 @@ impl Hub {
         let from_other_run =
             since != 0 && (since < self.inner.history_start - 1 || since > state.last_seq);
         let mut out = Vec::new();
-        let mut lost = from_other_run;
+        let mut lost = from_other_run || (since != 0 && since < state.forgotten_through);
         let topics: Box<dyn Iterator<Item = (&Arc<str>, &TopicLog)>> = if filter.is_exact() {
             Box::new(state.topics.get_key_value(filter.as_str()).into_iter())
         } else {
@@ -260,6 +266,28 @@ impl Hub {
             out.insert(0, Arc::new(HubMessage::reset(since, resumed_from)));
         }
         out
+    }
+}
+
+impl State {
+    /// Forgets the `n` least recently published topics. Linear in the number of topics, but
+    /// runs once per `n` new topics at the limit.
+    fn forget_oldest_topics(&mut self, n: usize) {
+        let mut ages: Vec<(u64, Arc<str>)> = self
+            .topics
+            .iter()
+            .map(|(k, log)| (log.last_seq(), k.clone()))
+            .collect();
+        let n = n.min(ages.len());
+        if n == 0 {
+            return;
+        }
+        ages.select_nth_unstable_by_key(n - 1, |(seq, _)| *seq);
+        for (seq, topic) in ages.into_iter().take(n) {
+            self.forgotten_through = self.forgotten_through.max(seq);
+            self.topics.remove(&topic);
+        }
+        metrics::counter!("switchyard_hub_topics_forgotten_total").increment(n as u64);
     }
 }
 

@@ -29,6 +29,11 @@ impl TopicLog {
         }
     }
 
+    /// The cursor of the newest event this topic has seen.
+    pub(super) fn last_seq(&self) -> u64 {
+        self.window.back().map_or(self.evicted_through, |m| m.seq)
+    }
+
     pub(super) fn evicted_through(&self) -> u64 {
         self.evicted_through
     }

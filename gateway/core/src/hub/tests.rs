@@ -219,3 +219,23 @@ async fn stream_replay_over_many_topics_keeps_the_newest_after_a_reset() {
     .collect();
     assert_eq!(kept, vec![first + 7, first + 8, first + 9]);
 }
+
+#[test]
+fn at_the_topic_limit_old_topics_are_forgotten_and_resumes_from_before_get_a_reset() {
+    let hub = Hub::new(HubConfig {
+        max_topics: 10,
+        ..HubConfig::default()
+    });
+    let first = hub.publish("t/0", &ev("0")).expect("publish");
+    for i in 1..30 {
+        hub.publish(&format!("t/{i}"), &ev(&i.to_string()))
+            .expect("never refused");
+    }
+    assert!(hub.stats().0 <= 10);
+    let batch = hub.poll(&filter("t/+"), first, 100);
+    assert_eq!(
+        batch.messages[0].kind,
+        MessageKind::Reset,
+        "t/0 was forgotten: not a silent gap"
+    );
+}
