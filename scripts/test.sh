@@ -26,8 +26,7 @@ wait_port() { # host port what
   echo "$3 did not come up on $1:$2" >&2; return 1
 }
 
-# Brokers: not used by the foundation's tests yet, but CI machines start fresh and the adapters
-# that come next test against them, so they are brought up here in one place.
+# Brokers: the MQTT and AMQP adapters' tests run against real ones.
 if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   need_apt mosquitto
   mkdir -p /run/mosquitto /var/log/mosquitto
@@ -43,9 +42,17 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
   wait_port 127.0.0.1 5672 rabbitmq
 fi
 
-# Chromium for the browser test, Python's CloudEvents SDK for the interop test.
+# Chromium for the browser test; Python's CloudEvents SDK, paho-mqtt and pika: independent
+# clients on the far side of the interop tests.
 command -v chromium >/dev/null || need_apt chromium
-python3 -c 'import cloudevents' 2>/dev/null || { log "installing python cloudevents"; python3 -m pip install -q 'cloudevents>=1.11,<2'; }
+python3 -c 'import cloudevents, paho.mqtt, pika' 2>/dev/null || {
+  log "installing python cloudevents, paho-mqtt, pika"
+  python3 -m pip --version >/dev/null 2>&1 || need_apt python3-pip
+  pkgs=('cloudevents>=1.11,<2' 'paho-mqtt>=2,<3' 'pika>=1.3,<2')
+  # Debian's own python3 refuses pip installs (PEP 668) unless told; pyenv's does not need it.
+  python3 -m pip install -q "${pkgs[@]}" 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages "${pkgs[@]}"
+}
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 
 log "running tests"

@@ -156,8 +156,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 /// The three sample events, in the JSON format as the gateway itself writes them.
 fn samples() -> Vec<(&'static str, Bytes)> {
-    let mut small = base_event("8f1c1d7e-2b7a-4a55-9d7e-1c2d3e4f5a6b");
-    small.subject = Some("thermostat-42".into());
+    let mut small = base_event("evt-000042");
     small.time = Some("2026-06-01T12:34:56.789Z".into());
     small.datacontenttype = Some("application/json".into());
     small.extensions.insert(
@@ -171,7 +170,7 @@ fn samples() -> Vec<(&'static str, Bytes)> {
         .extensions
         .insert("priority".into(), ExtensionValue::Integer(3));
     small.data = Some(Data::Json(Bytes::from_static(
-        br#"{"celsius":21.5,"ok":true,"tags":["hvac","floor-3"]}"#,
+        br#"{"celsius":21.5,"ok":true,"tags":["hvac"]}"#,
     )));
 
     let mut large = base_event("0b6f1c52-93d4-4c4e-8f0e-6f0a9d2c7e11");
