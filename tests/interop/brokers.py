@@ -1,0 +1,159 @@
+"""Independent broker clients for the end-to-end tests: paho-mqtt and pika, libraries nobody
+here wrote, publishing into Switchyard's inbounds and reading what its outbounds wrote.
+
+Subcommands print one JSON object per message on stdout and exit 0, or exit non-zero with a
+message on stderr (for example when fewer messages than expected arrived before the timeout).
+
+  mqtt-pub  TOPIC COUNT MODE     MODE: v5-binary | v5-structured | v311-structured | raw
+  mqtt-sub  FILTER COUNT TIMEOUT [--ready FILE]
+  amqp-pub  EXCHANGE ROUTING_KEY COUNT MODE     MODE: binary | structured | raw
+  amqp-get  QUEUE COUNT TIMEOUT
+"""
+
+import base64
+import json
+import sys
+import threading
+import time
+
+MQTT = ("127.0.0.1", 1883)
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2f"
+
+
+def event(i, mode):
+    attrs = {"specversion": "1.0", "id": f"py-{i}", "source": "/interop/python", "type": "com.example.reading",
+             "subject": f"sensor-{i}", "seq": str(i)}
+    data = {"n": i, "unit": "°C"}
+    return attrs, data
+
+
+def mqtt_client(version):
+    import paho.mqtt.client as mqtt
+    return mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=version)
+
+
+def mqtt_pub(topic, count, mode):
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    version = mqtt.MQTTv311 if mode.startswith("v311") else mqtt.MQTTv5
+    client = mqtt_client(version)
+    client.connect(*MQTT)
+    client.loop_start()
+    for i in range(count):
+        attrs, data = event(i, mode)
+        props = None
+        if mode == "v5-binary":
+            props = Properties(PacketTypes.PUBLISH)
+            props.ContentType = "application/json"
+            props.UserProperty = [(k, v) for k, v in attrs.items()]
+            payload = json.dumps(data)
+        elif mode in ("v5-structured", "v311-structured"):
+            payload = json.dumps({**attrs, "data": data})
+            if version == mqtt.MQTTv5:
+                props = Properties(PacketTypes.PUBLISH)
+                props.ContentType = "application/cloudevents+json"
+        else:
+            payload = json.dumps(data)
+        info = client.publish(topic, payload, qos=1, properties=props) if props else client.publish(topic, payload, qos=1)
+        info.wait_for_publish(timeout=10)
+        if not info.is_published():
+            sys.exit(f"publish {i} not acknowledged")
+    client.loop_stop()
+    client.disconnect()
+
+
+def mqtt_sub(filter_, count, timeout, ready_file=None):
+    import paho.mqtt.client as mqtt
+    got = []
+    done = threading.Event()
+    subscribed = threading.Event()
+
+    def on_message(_c, _u, msg):
+        props = {}
+        if getattr(msg, "properties", None) is not None:
+            props["content_type"] = getattr(msg.properties, "ContentType", None)
+            props["user"] = dict(getattr(msg.properties, "UserProperty", []) or [])
+        got.append({"topic": msg.topic, "payload": base64.b64encode(msg.payload).decode(), "properties": props,
+                     "qos": msg.qos, "retain": msg.retain})
+        if len(got) >= count:
+            done.set()
+
+    client = mqtt_client(mqtt.MQTTv5)
+    client.on_message = on_message
+    client.on_subscribe = lambda *a: subscribed.set()
+    client.connect(*MQTT)
+    client.subscribe(filter_, qos=1)
+    client.loop_start()
+    if not subscribed.wait(10):
+        sys.exit("subscribe not acknowledged")
+    if ready_file:
+        open(ready_file, "w").close()
+    done.wait(timeout)
+    client.loop_stop()
+    for m in got:
+        print(json.dumps(m), flush=True)
+    if len(got) < count:
+        sys.exit(f"got {len(got)} of {count} messages on {filter_}")
+
+
+def amqp_pub(exchange, key, count, mode):
+    import pika
+    conn = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    ch = conn.channel()
+    ch.confirm_delivery()
+    for i in range(count):
+        attrs, data = event(i, mode)
+        if mode == "binary":
+            headers = {f"cloudEvents_{k}": v for k, v in attrs.items()}
+            props = pika.BasicProperties(content_type="application/json", headers=headers, delivery_mode=2)
+            body = json.dumps(data)
+        elif mode == "structured":
+            props = pika.BasicProperties(content_type="application/cloudevents+json", delivery_mode=2)
+            body = json.dumps({**attrs, "data": data})
+        else:
+            props = pika.BasicProperties(content_type="application/json", delivery_mode=2)
+            body = json.dumps(data)
+        ch.basic_publish(exchange, key, body.encode(), props, mandatory=True)
+    conn.close()
+
+
+def amqp_get(queue, count, timeout):
+    import pika
+    conn = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    ch = conn.channel()
+    got = []
+    deadline = time.time() + timeout
+    while len(got) < count and time.time() < deadline:
+        method, props, body = ch.basic_get(queue, auto_ack=True)
+        if method is None:
+            time.sleep(0.02)
+            continue
+        headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in (props.headers or {}).items()}
+        got.append({"routing_key": method.routing_key, "content_type": props.content_type, "headers": headers,
+                    "message_id": props.message_id, "delivery_mode": props.delivery_mode,
+                    "body": base64.b64encode(body).decode()})
+    conn.close()
+    for m in got:
+        print(json.dumps(m, default=str), flush=True)
+    if len(got) < count:
+        sys.exit(f"got {len(got)} of {count} messages from {queue}")
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "mqtt-pub":
+        mqtt_pub(args[0], int(args[1]), args[2])
+    elif cmd == "mqtt-sub":
+        ready = args[4] if len(args) > 4 and args[3] == "--ready" else None
+        mqtt_sub(args[0], int(args[1]), float(args[2]), ready)
+    elif cmd == "amqp-pub":
+        amqp_pub(args[0], args[1], int(args[2]), args[3])
+    elif cmd == "amqp-get":
+        amqp_get(args[0], int(args[1]), float(args[2]))
+    else:
+        sys.exit(f"unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    main()
