@@ -37,9 +37,7 @@ const DRAIN_QUIET: Duration = Duration::from_secs(1);
 pub struct Settings {
     pub warmup: Duration,
     pub window: Duration,
-    /// The publish rate is this divided by N (deliveries offered per second)...
-    pub deliveries_per_sec: f64,
-    /// ...capped at this many events per second.
+    /// Highest publish rate, events per second.
     pub max_rate: f64,
     pub publishers: usize,
     pub source_addrs: usize,
@@ -71,7 +69,10 @@ pub struct CaseResult {
     pub deliveries_in_window: u64,
     pub deliveries_per_sec: f64,
     pub latency: Option<Latency>,
+    /// Events a subscriber that stayed connected never received (gaps and a missing tail).
     pub lost: u64,
+    /// Events published after a subscriber was disconnected (not counted as lost).
+    pub missed_after_disconnect: u64,
     pub dups: u64,
     pub malformed: u64,
     /// Disconnect reasons and how many subscribers ended with each.
@@ -106,8 +107,14 @@ impl CaseResult {
     }
 }
 
-/// One case: `n` subscribers of `kind`.
-pub async fn run_case(launch: &Launch, s: &Settings, kind: Kind, n: usize) -> Result<CaseResult> {
+/// One case: `n` subscribers of `kind`, published to at `offered / n` events per second.
+pub async fn run_case(
+    launch: &Launch,
+    s: &Settings,
+    kind: Kind,
+    n: usize,
+    offered: f64,
+) -> Result<CaseResult> {
     let launched = launch.clone();
     let mut gw = tokio::task::spawn_blocking(move || Gateway::start(&launched))
         .await
@@ -138,7 +145,7 @@ pub async fn run_case(launch: &Launch, s: &Settings, kind: Kind, n: usize) -> Re
     gw.wait_subscribers(n, Duration::from_secs(20)).await?;
     let connect_secs = connect_start.elapsed().as_secs_f64();
 
-    let rate = (s.deliveries_per_sec / n as f64).clamp(1.0, s.max_rate);
+    let rate = (offered / n as f64).clamp(1.0, s.max_rate);
     let progress = Arc::new(Progress::default());
     let start = Instant::now();
     let window_start = start + s.warmup;
@@ -148,7 +155,9 @@ pub async fn run_case(launch: &Launch, s: &Settings, kind: Kind, n: usize) -> Re
     shared
         .window_to
         .store(from_ns + s.window.as_nanos() as u64, Ordering::Relaxed);
-    let publishing = tokio::spawn(publisher::run(
+    // In a JoinSet so that an early return (gateway died) or the case's time limit stops it.
+    let mut publishing = JoinSet::new();
+    publishing.spawn(publisher::run(
         Plan {
             server: gw.addr(),
             clock,
@@ -170,9 +179,10 @@ pub async fn run_case(launch: &Launch, s: &Settings, kind: Kind, n: usize) -> Re
         None => None,
     };
 
-    let outcome = tokio::time::timeout(PUBLISH_GRACE, publishing)
+    let outcome = tokio::time::timeout(PUBLISH_GRACE, publishing.join_next())
         .await
         .context("publisher did not stop")?
+        .context("publisher task missing")?
         .context("publisher task")?;
     drain(&shared, outcome.total_sent() * n as u64).await;
     let (rss_kib, hwm_kib) = gw.memory_kib()?;
@@ -200,6 +210,7 @@ pub async fn run_case(launch: &Launch, s: &Settings, kind: Kind, n: usize) -> Re
         deliveries_per_sec: deliveries as f64 / window_secs,
         latency: None,
         lost: 0,
+        missed_after_disconnect: 0,
         dups: 0,
         malformed: 0,
         disconnects: BTreeMap::new(),
@@ -216,9 +227,22 @@ pub async fn run_case(launch: &Launch, s: &Settings, kind: Kind, n: usize) -> Re
             .map(|w| deliveries as f64 / w.saturating_sub(posts).max(1) as f64),
         errors: outcome.errors.clone(),
     };
+    tally(&mut result, &stats, &outcome.sent_per_stream, n);
+    result.latency = latency(&shared)?;
+    Ok(result)
+}
+
+/// Adds the subscribers' sequence checks, disconnects and read counts to `result`.
+fn tally(result: &mut CaseResult, stats: &[SubStats], sent_per_stream: &[u64], n: usize) {
     let (mut events, mut reads) = (0u64, 0u64);
-    for sub in &stats {
-        result.lost += sub.lost(&outcome.sent_per_stream);
+    for sub in stats {
+        result.lost += sub.gaps;
+        let tail = sub.tail(sent_per_stream);
+        if sub.closed.is_some() {
+            result.missed_after_disconnect += tail;
+        } else {
+            result.lost += tail;
+        }
         result.dups += sub.dups;
         result.malformed += sub.malformed;
         events += sub.events;
@@ -237,17 +261,18 @@ pub async fn run_case(launch: &Launch, s: &Settings, kind: Kind, n: usize) -> Re
         ));
     }
     result.events_per_read = events as f64 / reads.max(1) as f64;
+}
+
+/// Percentiles of the latencies recorded in the window, if any.
+fn latency(shared: &Shared) -> Result<Option<Latency>> {
     let hist = shared.latency_us()?;
-    if !hist.is_empty() {
-        result.latency = Some(Latency {
-            samples: hist.len(),
-            p50_us: hist.value_at_quantile(0.50),
-            p99_us: hist.value_at_quantile(0.99),
-            p999_us: hist.value_at_quantile(0.999),
-            max_us: hist.max(),
-        });
-    }
-    Ok(result)
+    Ok((!hist.is_empty()).then(|| Latency {
+        samples: hist.len(),
+        p50_us: hist.value_at_quantile(0.50),
+        p99_us: hist.value_at_quantile(0.99),
+        p999_us: hist.value_at_quantile(0.999),
+        max_us: hist.max(),
+    }))
 }
 
 /// Waits until `n` subscribers are connected; fails fast on the first that could not connect.
@@ -416,7 +441,7 @@ impl PerfStat {
     }
 }
 
-/// Reasons grouped loosely: numbers (queue sizes, byte counts) would split them needlessly.
+/// A disconnect reason cut to a table-friendly length.
 fn short(reason: &str) -> String {
     let mut out: String = reason.chars().take(70).collect();
     if reason.chars().count() > 70 {

@@ -30,11 +30,17 @@ pub struct Launch {
     pub bin: PathBuf,
     /// Pin the gateway to this CPU (`taskset -c`).
     pub cpu: Option<usize>,
+    /// A configuration file (`--config`); without one the embedded default runs.
+    pub config: Option<PathBuf>,
 }
 
 impl Launch {
     /// `$SWITCHYARD_BIN`, else `switchyard` next to this executable (`target/release/`).
-    pub fn locate(explicit: Option<PathBuf>, cpu: Option<usize>) -> Result<Self> {
+    pub fn locate(
+        explicit: Option<PathBuf>,
+        cpu: Option<usize>,
+        config: Option<PathBuf>,
+    ) -> Result<Self> {
         let bin = match explicit {
             Some(bin) => bin,
             None => std::env::current_exe()
@@ -48,7 +54,12 @@ impl Launch {
                 bin.display()
             );
         }
-        Ok(Self { bin, cpu })
+        if let Some(config) = &config
+            && !config.is_file()
+        {
+            bail!("gateway configuration {} not found", config.display());
+        }
+        Ok(Self { bin, cpu, config })
     }
 }
 
@@ -62,7 +73,7 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Starts the gateway with its embedded default configuration and waits until it listens.
+    /// Starts the gateway (listening on a port of its choice) and waits until it listens.
     pub fn start(launch: &Launch) -> Result<Self> {
         let mut command = match launch.cpu {
             Some(cpu) => {
@@ -72,6 +83,9 @@ impl Gateway {
             }
             None => Command::new(&launch.bin),
         };
+        if let Some(config) = &launch.config {
+            command.arg("--config").arg(config);
+        }
         command
             .env("SWITCHYARD_HTTP_LISTEN", "127.0.0.1:0")
             .env("SWITCHYARD_LOG", "info")

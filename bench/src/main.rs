@@ -76,14 +76,17 @@ struct Options {
     /// Fan-out warm-up before the window, seconds.
     #[arg(long, global = true, default_value_t = 1.0)]
     warmup: f64,
-    /// Deliveries offered per second; the publish rate is this divided by N.
+    /// Deliveries offered per second at full load; the publish rate is this divided by N.
     #[arg(long, global = true, default_value_t = 200_000.0)]
     deliveries_per_sec: f64,
+    /// Load levels, as fractions of --deliveries-per-sec (each is a separate case).
+    #[arg(long, global = true, value_delimiter = ',', default_values_t = [1.0, 0.25])]
+    loads: Vec<f64>,
     /// Highest publish rate, events per second.
     #[arg(long, global = true, default_value_t = 5_000.0)]
     max_rate: f64,
     /// Publisher connections (one sequence-numbered stream each).
-    #[arg(long, global = true, default_value_t = 4)]
+    #[arg(long, global = true, default_value_t = 16)]
     publishers: usize,
     /// Size of each published event in the JSON format, bytes.
     #[arg(long, global = true, default_value_t = 256)]
@@ -103,6 +106,10 @@ struct Options {
     /// The gateway binary (default: `switchyard` next to this executable).
     #[arg(long, global = true, env = "SWITCHYARD_BIN")]
     gateway: Option<PathBuf>,
+    /// A gateway configuration file (e.g. `hub: { subscriber_queue: N }`); the listen address
+    /// is always overridden.
+    #[arg(long, global = true)]
+    gateway_config: Option<PathBuf>,
     /// Whole-run limit in seconds; the watchdog kills the gateway and exits after it.
     #[arg(long, global = true, default_value_t = 420)]
     time_limit: u64,
@@ -132,16 +139,24 @@ fn run(cli: &Cli) -> Result<bool> {
     let pin = !o.no_pin && sysinfo::cpus_online() >= 2 && sysinfo::have_program("taskset");
     let needs_gateway = !matches!(cli.command, Command::Codec);
     let launch = if needs_gateway {
-        Some(Launch::locate(o.gateway.clone(), pin.then_some(1))?)
+        Some(Launch::locate(
+            o.gateway.clone(),
+            pin.then_some(1),
+            o.gateway_config.clone(),
+        )?)
     } else {
         None
     };
     // Gathered before pinning, so `nproc` reports the machine rather than our one CPU.
     let mut env = Env::gather(
         "none".into(),
-        launch
-            .as_ref()
-            .map_or_else(|| "not used".into(), |l| l.bin.display().to_string()),
+        launch.as_ref().map_or_else(
+            || "not used".into(),
+            |l| match &l.config {
+                Some(c) => format!("{} --config {}", l.bin.display(), c.display()),
+                None => format!("{} (embedded default configuration)", l.bin.display()),
+            },
+        ),
     );
     if pin {
         pin_self(0)?;
@@ -183,37 +198,37 @@ async fn run_fanout(launch: &Launch, o: &Options, report: &mut Report) {
     let settings = fanout::Settings {
         warmup: Duration::from_secs_f64(o.warmup),
         window: Duration::from_secs_f64(o.window),
-        deliveries_per_sec: o.deliveries_per_sec,
         max_rate: o.max_rate,
         publishers: o.publishers.max(1),
         source_addrs: o.source_addrs,
         event_bytes: o.event_bytes,
     };
     println!(
-        "== fanout: publish -> hub -> N subscribers; {:.0} deliveries/s offered (rate = that / N, max {:.0} ev/s), {} publisher connections, {} B events, warm-up {:.1}s, window {:.1}s",
-        o.deliveries_per_sec, o.max_rate, settings.publishers, o.event_bytes, o.warmup, o.window
+        "== fanout: publish -> hub -> N subscribers; {:.0} deliveries/s offered at load 1 (loads {:?}; rate = offered / N, max {:.0} ev/s), {} publisher connections, {} B events, warm-up {:.1}s, window {:.1}s",
+        o.deliveries_per_sec,
+        o.loads,
+        o.max_rate,
+        settings.publishers,
+        o.event_bytes,
+        o.warmup,
+        o.window
     );
     println!("{}", report::fanout_header());
     for &n in &o.n {
-        for &kind in &o.kinds {
-            let limit = settings.warmup
-                + settings.window
-                + Duration::from_secs(90)
-                + Duration::from_millis(4 * n as u64);
-            let outcome =
-                match tokio::time::timeout(limit, fanout::run_case(launch, &settings, kind, n))
-                    .await
-                {
-                    Ok(Ok(r)) => Ok(r),
-                    Ok(Err(e)) => Err(format!("{e:#}")),
-                    Err(_) => Err(format!("timed out after {limit:?}")),
+        for &load in &o.loads {
+            for &kind in &o.kinds {
+                let offered = o.deliveries_per_sec * load;
+                let entry = FanoutEntry {
+                    kind,
+                    n,
+                    outcome: fanout_case(launch, &settings, kind, n, offered).await,
                 };
-            let entry = FanoutEntry { kind, n, outcome };
-            println!("{}", report::fanout_row(&entry));
-            for line in report::fanout_details(&entry) {
-                println!("       {line}");
+                println!("{}", report::fanout_row(&entry));
+                for line in report::fanout_details(&entry) {
+                    println!("       {line}");
+                }
+                report.fanout.push(entry);
             }
-            report.fanout.push(entry);
         }
     }
     println!(
@@ -226,6 +241,26 @@ async fn run_fanout(launch: &Launch, o: &Options, report: &mut Report) {
         "   ev/read = events per client read() (a proxy for write coalescing); ev/write = deliveries per gateway write syscall (perf stat, POST responses subtracted)."
     );
     println!();
+}
+
+/// One fan-out case under its own time limit.
+async fn fanout_case(
+    launch: &Launch,
+    settings: &fanout::Settings,
+    kind: Kind,
+    n: usize,
+    offered: f64,
+) -> Result<fanout::CaseResult, String> {
+    let limit = settings.warmup
+        + settings.window
+        + Duration::from_secs(90)
+        + Duration::from_millis(4 * n as u64);
+    let case = fanout::run_case(launch, settings, kind, n, offered);
+    match tokio::time::timeout(limit, case).await {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(format!("{e:#}")),
+        Err(_) => Err(format!("timed out after {limit:?}")),
+    }
 }
 
 async fn run_idle(launch: &Launch, o: &Options, report: &mut Report) {
@@ -277,6 +312,14 @@ fn add_notes(report: &mut Report) {
                 r.kind,
                 r.n,
                 r.bench_cpu_util * 100.0
+            ));
+        }
+        if r.gateway_cpu_util > 0.9 {
+            report.notes.push(format!(
+                "fanout {} N={}: the gateway used {:.0}% of its core: it is CPU-bound at this rate, so latency is mostly queueing and deliveries/s is about its capacity",
+                r.kind,
+                r.n,
+                r.gateway_cpu_util * 100.0
             ));
         }
         if r.other_cpu_util > 0.2 {

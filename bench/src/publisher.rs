@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::conn;
@@ -65,34 +66,37 @@ impl Outcome {
 pub async fn run(plan: Plan, progress: Arc<Progress>) -> Outcome {
     let start = Instant::now();
     let interval = Duration::from_secs_f64(plan.streams as f64 / plan.rate.max(0.001));
-    let tasks: Vec<_> = (0..plan.streams)
-        .map(|stream| {
-            // Streams are staggered evenly across one interval.
-            let offset = interval.mul_f64(stream as f64 / plan.streams as f64);
-            let plan = plan.clone();
-            let progress = progress.clone();
-            tokio::spawn(async move {
-                publish_stream(&plan, stream, start + offset, interval, &progress).await
-            })
-        })
-        .collect();
+    // A JoinSet, so that cancelling `run` (a case's time limit) stops every stream.
+    let mut tasks = JoinSet::new();
+    for stream in 0..plan.streams {
+        // Streams are staggered evenly across one interval.
+        let offset = interval.mul_f64(stream as f64 / plan.streams as f64);
+        let plan = plan.clone();
+        let progress = progress.clone();
+        tasks.spawn(async move {
+            let result = publish_stream(&plan, stream, start + offset, interval, &progress).await;
+            (stream, result)
+        });
+    }
     let mut outcome = Outcome {
         sent_per_stream: vec![0; plan.streams],
         refused: 0,
         max_lag_us: 0,
         errors: Vec::new(),
     };
-    for (stream, task) in tasks.into_iter().enumerate() {
-        match task.await {
-            Ok(result) => {
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((stream, result)) => {
                 outcome.sent_per_stream[stream] = result.accepted;
                 outcome.refused += result.refused;
                 outcome.max_lag_us = outcome.max_lag_us.max(result.max_lag_us);
                 if let Some(e) = result.error {
-                    outcome.errors.push(format!("stream {stream}: {e:#}"));
+                    outcome
+                        .errors
+                        .push(format!("publisher stream {stream}: {e:#}"));
                 }
             }
-            Err(e) => outcome.errors.push(format!("stream {stream}: {e}")),
+            Err(e) => outcome.errors.push(format!("publisher task: {e}")),
         }
     }
     outcome

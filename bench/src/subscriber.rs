@@ -124,15 +124,13 @@ pub struct SubStats {
 }
 
 impl SubStats {
-    /// Events missing after the run: gaps plus the tail that never arrived, given how many
-    /// events each stream published.
-    pub fn lost(&self, sent_per_stream: &[u64]) -> u64 {
-        let tail: u64 = sent_per_stream
+    /// Events published after the last one received, given how many each stream published.
+    pub fn tail(&self, sent_per_stream: &[u64]) -> u64 {
+        sent_per_stream
             .iter()
             .enumerate()
             .map(|(p, sent)| sent.saturating_sub(self.next_seq.get(p).copied().unwrap_or_default()))
-            .sum();
-        self.gaps + tail
+            .sum()
     }
 }
 
@@ -234,6 +232,20 @@ impl Probe {
     }
 }
 
+/// The `error` member of an SSE error event's data (`slow_consumer`, `hub_closed`).
+fn error_code(block: &[u8]) -> String {
+    const KEY: &[u8] = b"\"error\":\"";
+    block
+        .windows(KEY.len())
+        .position(|w| w == KEY)
+        .map(|at| &block[at + KEY.len()..])
+        .and_then(|rest| rest.split(|&b| b == b'"').next())
+        .map_or_else(
+            || "no error code".into(),
+            |code| String::from_utf8_lossy(code).into_owned(),
+        )
+}
+
 /// A leading decimal number and what follows it.
 fn number(bytes: &[u8]) -> Option<(u64, &[u8])> {
     let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
@@ -289,15 +301,16 @@ async fn run_sse(
     recorder.shared.connected.fetch_add(1, Ordering::Relaxed);
     let mut closed = None;
     loop {
+        let mut on_block = |block: Block<'_>| match block {
+            Block::Event(event) => recorder.on_event(event),
+            Block::Error(text) => {
+                closed = Some(format!("SSE event: error ({})", error_code(text)));
+            }
+            Block::Meta => {}
+        };
         let read = tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
-            read = client.read_blocks(|block| match block {
-                Block::Event(event) => recorder.on_event(event),
-                Block::Error(text) => {
-                    closed = Some(format!("event: error {}", String::from_utf8_lossy(text).lines().last().unwrap_or_default()));
-                }
-                Block::Meta => {}
-            }) => read,
+            read = client.read_blocks(&mut on_block) => read,
         };
         match read {
             Ok(true) if closed.is_none() => {}
@@ -400,5 +413,12 @@ mod tests {
             })
         );
         assert_eq!(Probe::find(br#"{"data":{"seq":1}}"#), None);
+    }
+
+    #[test]
+    fn error_code_of_an_sse_error_event() {
+        let block = br#"event: error
+data: {"error":"slow_consumer","message":"slow consumer: 2 events queued and not read"}"#;
+        assert_eq!(error_code(block), "slow_consumer");
     }
 }

@@ -1,7 +1,9 @@
-//! Wiring: config becomes runtime objects (sinks, route table, pipeline, hub), then listeners,
-//! then the drain. [`Gateway::build`] opens no socket, so `switchyard check` runs it too.
+//! Wiring: config becomes runtime objects (sinks, route table, pipeline, hub, inbounds), then
+//! listeners, then the drain. [`check`] validates everything without opening a socket or a
+//! broker connection, which is what `switchyard check` runs; [`run`] builds and serves.
 
-use std::collections::HashMap;
+mod sinks;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,160 +13,201 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower::util::BoxCloneSyncService;
 
 use switchyard_core::health::Readiness;
 use switchyard_core::hub::Hub;
-use switchyard_core::hub_sink::HubSink;
-use switchyard_core::pipeline::{self, PipelineLimits, Sink};
+use switchyard_core::pipeline::{self, Pipeline, PipelineLimits};
 use switchyard_http::server::{ServerOptions, serve};
-use switchyard_http::webhook::Webhook;
 use switchyard_http::{HttpState, router};
 use switchyard_routes::{RouteTable, Router};
 
 use crate::admin;
-use crate::config::{Config, ConfigErrors, OutboundConfig};
+use crate::config::{Config, ConfigErrors, InboundConfig};
 
 /// The inbound name of events published over the HTTP family.
 pub const HTTP_INBOUND: &str = "http";
 /// The sink name of the built-in hub.
 pub const HUB_SINK: &str = "hub";
 
-/// A gateway built from a valid config, not yet listening.
-#[derive(Debug)]
-pub struct Gateway {
-    config: Config,
-    http: HttpState,
-    readiness: Readiness,
+/// Every error in `config` that can be found without I/O, each naming its key.
+pub fn check(config: &Config) -> Result<(), ConfigErrors> {
+    let mut errors = Vec::new();
+    let hub = Hub::new((&config.hub).into());
+    let placeholders = sinks::placeholders(config, &hub, &mut errors);
+    sinks::check_inbounds(config, &placeholders, &mut errors);
+    if let Err(es) = RouteTable::compile(&config.routes, &placeholders, &inbound_names(config)) {
+        errors.extend(es);
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigErrors(errors))
+    }
 }
 
-impl Gateway {
-    /// Builds every runtime object; reports every config error at once.
-    pub fn build(config: Config) -> Result<Self, ConfigErrors> {
-        let mut errors = Vec::new();
-        let hub = Hub::new((&config.hub).into());
-        let mut sinks: HashMap<String, Sink> = HashMap::new();
-        sinks.insert(
-            HUB_SINK.into(),
-            BoxCloneSyncService::new(HubSink::new(hub.clone())),
-        );
-        for (name, outbound) in &config.outbounds {
-            if name == HUB_SINK {
-                errors.push(format!(
-                    "outbounds.{name}: `hub` is the built-in hub's name"
-                ));
-                continue;
-            }
-            match outbound {
-                OutboundConfig::Webhook(cfg) => match Webhook::new(name, cfg) {
-                    Ok(w) => drop(sinks.insert(name.clone(), BoxCloneSyncService::new(w))),
-                    Err(es) => {
-                        errors.extend(es.into_iter().map(|e| format!("outbounds.{name}.{e}")))
-                    }
-                },
-            }
-        }
-        let inbounds = [HTTP_INBOUND.to_owned()];
-        let table = RouteTable::compile(&config.routes, &sinks, &inbounds).unwrap_or_else(|es| {
-            errors.extend(es);
-            RouteTable::default()
-        });
-        if !errors.is_empty() {
-            return Err(ConfigErrors(errors));
-        }
-        let limits = PipelineLimits {
-            max_in_flight: config.limits.max_in_flight,
-        };
-        let http = HttpState {
-            pipeline: pipeline::build(Router::new(table), &limits),
-            hub,
-            config: Arc::new(config.http.clone()),
-            inbound: HTTP_INBOUND.into(),
-            shutdown: CancellationToken::new(),
-            websockets: TaskTracker::new(),
-        };
-        Ok(Self {
-            config,
-            http,
-            readiness: Readiness::default(),
-        })
-    }
+fn inbound_names(config: &Config) -> Vec<String> {
+    std::iter::once(HTTP_INBOUND.to_owned())
+        .chain(config.inbounds.keys().cloned())
+        .collect()
+}
 
-    /// Listens until SIGTERM or SIGINT, then drains.
-    pub async fn run(self, metrics: PrometheusHandle) -> anyhow::Result<()> {
-        let http_addr: SocketAddr = self.config.listen.http.parse()?;
-        let listener = TcpListener::bind(http_addr)
-            .await
-            .with_context(|| format!("cannot listen on {http_addr} (listen.http)"))?;
-        let admin_routes = admin::router(self.readiness.clone(), self.http.hub.clone(), metrics);
-        let mut app = router(self.http.clone());
-        let connections = TaskTracker::new();
-        let options = ServerOptions {
-            header_read_timeout: Duration::from_millis(
-                self.config.http.header_read_timeout_ms.max(1),
-            ),
-            max_connections: self.config.http.max_connections,
-        };
-        let shutdown = self.http.shutdown.clone();
-        match &self.config.listen.admin {
-            None => app = app.merge(admin_routes),
-            Some(addr) => {
-                let addr: SocketAddr = addr.parse()?;
-                let admin_listener = TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("cannot listen on {addr} (listen.admin)"))?;
-                tracing::info!(address = %admin_listener.local_addr()?, "admin listening");
-                let admin_options = ServerOptions {
-                    max_connections: 64,
-                    ..options.clone()
-                };
-                tokio::spawn(serve(
-                    admin_listener,
-                    admin_routes,
-                    admin_options,
-                    shutdown.clone(),
-                    connections.clone(),
-                ));
-            }
+/// Everything that runs, and what the drain stops.
+struct Running {
+    http: HttpState,
+    readiness: Readiness,
+    /// Broker inbounds: stopped by `http.shutdown` too, waited for by the drain.
+    inbounds: TaskTracker,
+}
+
+/// Builds the gateway from a checked `config`, serves until SIGTERM or SIGINT, then drains.
+pub async fn run(config: Config, metrics: PrometheusHandle) -> anyhow::Result<()> {
+    let running = start(&config)?;
+    let listener = bind(&config.listen.http, "listen.http").await?;
+    let admin_routes = admin::router(running.readiness.clone(), running.http.hub.clone(), metrics);
+    let mut app = router(running.http.clone());
+    let connections = TaskTracker::new();
+    let options = ServerOptions {
+        header_read_timeout: Duration::from_millis(config.http.header_read_timeout_ms.max(1)),
+        max_connections: config.http.max_connections,
+    };
+    let shutdown = running.http.shutdown.clone();
+    match &config.listen.admin {
+        None => app = app.merge(admin_routes),
+        Some(addr) => {
+            let admin_listener = bind(addr, "listen.admin").await?;
+            tracing::info!(address = %admin_listener.local_addr()?, "admin listening");
+            let admin_options = ServerOptions {
+                max_connections: 64,
+                ..options.clone()
+            };
+            tokio::spawn(serve(
+                admin_listener,
+                admin_routes,
+                admin_options,
+                shutdown.clone(),
+                connections.clone(),
+            ));
         }
-        // The address actually bound (port 0 picks one): tests and scripts read this line.
-        tracing::info!(address = %listener.local_addr()?, "http listening");
-        self.readiness.register("http").set(true);
-        let server = tokio::spawn(serve(
-            listener,
-            app,
-            options,
+    }
+    // The address actually bound (port 0 picks one): tests and scripts read this line.
+    tracing::info!(address = %listener.local_addr()?, "http listening");
+    running.readiness.register("http").set(true);
+    let server = tokio::spawn(serve(
+        listener,
+        app,
+        options,
+        shutdown.clone(),
+        connections.clone(),
+    ));
+    let signal = wait_for_signal().await?;
+    tracing::info!(%signal, "draining");
+    drain(
+        running,
+        server,
+        connections,
+        Duration::from_millis(config.shutdown.grace_ms),
+    )
+    .await;
+    Ok(())
+}
+
+/// Connects the outbounds, compiles the routes, builds the pipeline, starts the inbounds.
+fn start(config: &Config) -> anyhow::Result<Running> {
+    let readiness = Readiness::default();
+    let hub = Hub::new((&config.hub).into());
+    let sinks = sinks::connect(config, &hub, &readiness)
+        .map_err(|e| anyhow::anyhow!("outbounds:\n{}", ConfigErrors(e)))?;
+    let table = RouteTable::compile(&config.routes, &sinks, &inbound_names(config))
+        .map_err(|e| anyhow::anyhow!("routes:\n{}", ConfigErrors(e)))?;
+    let limits = PipelineLimits {
+        max_in_flight: config.limits.max_in_flight,
+    };
+    let pipeline: Pipeline = pipeline::build(Router::new(table), &limits);
+    let shutdown = CancellationToken::new();
+    let inbounds = TaskTracker::new();
+    for (name, entry) in &config.inbounds {
+        let dead_letter = entry
+            .dead_letter
+            .as_ref()
+            .and_then(|d| sinks.get(d).cloned());
+        let ready = readiness.register(&format!("inbound:{name}"));
+        let (name, pipeline, shutdown) = (
+            Arc::<str>::from(name.as_str()),
+            pipeline.clone(),
             shutdown.clone(),
-            connections.clone(),
-        ));
-        let signal = wait_for_signal().await?;
-        tracing::info!(%signal, "draining");
-        self.drain(server, connections).await;
-        Ok(())
+        );
+        match &entry.kind {
+            InboundConfig::Mqtt(cfg) => inbounds.spawn(switchyard_mqtt::inbound::run(
+                name,
+                cfg.clone(),
+                pipeline,
+                dead_letter,
+                ready,
+                shutdown,
+            )),
+            InboundConfig::Amqp(cfg) => inbounds.spawn(switchyard_amqp::inbound::run(
+                name,
+                cfg.clone(),
+                pipeline,
+                dead_letter,
+                ready,
+                shutdown,
+            )),
+        };
     }
+    let http = HttpState {
+        pipeline,
+        hub,
+        config: Arc::new(config.http.clone()),
+        inbound: HTTP_INBOUND.into(),
+        shutdown,
+        websockets: TaskTracker::new(),
+    };
+    Ok(Running {
+        http,
+        readiness,
+        inbounds,
+    })
+}
 
-    /// Stops accepting, ends streams (WebSockets close with 1001), and gives in-flight
-    /// requests the grace period to finish.
-    async fn drain(self, server: tokio::task::JoinHandle<()>, connections: TaskTracker) {
-        self.readiness.start_draining();
-        self.http.shutdown.cancel();
-        let _ = server.await;
-        connections.close();
-        self.http.websockets.close();
-        let grace = Duration::from_millis(self.config.shutdown.grace_ms);
-        let finished = tokio::time::timeout(grace, async {
-            connections.wait().await;
-            self.http.websockets.wait().await;
-        })
-        .await;
-        match finished {
-            Ok(()) => tracing::info!("drained"),
-            Err(_) => tracing::warn!(
-                connections = connections.len(),
-                websockets = self.http.websockets.len(),
-                "grace period over; closing what is left"
-            ),
-        }
+async fn bind(addr: &str, key: &str) -> anyhow::Result<TcpListener> {
+    let addr: SocketAddr = addr
+        .parse()
+        .with_context(|| format!("{key}: `{addr}` is not an address"))?;
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} ({key})"))
+}
+
+/// Stops accepting, ends streams (WebSockets close with 1001), stops the broker inbounds
+/// (in-flight messages finish and are acked; the rest stay unacked for redelivery), and gives
+/// in-flight requests the grace period to finish.
+async fn drain(
+    running: Running,
+    server: tokio::task::JoinHandle<()>,
+    connections: TaskTracker,
+    grace: Duration,
+) {
+    running.readiness.start_draining();
+    running.http.shutdown.cancel();
+    let _ = server.await;
+    connections.close();
+    running.http.websockets.close();
+    running.inbounds.close();
+    let finished = tokio::time::timeout(grace, async {
+        connections.wait().await;
+        running.http.websockets.wait().await;
+        running.inbounds.wait().await;
+    })
+    .await;
+    match finished {
+        Ok(()) => tracing::info!("drained"),
+        Err(_) => tracing::warn!(
+            connections = connections.len(),
+            websockets = running.http.websockets.len(),
+            inbounds = running.inbounds.len(),
+            "grace period over; closing what is left"
+        ),
     }
 }
 

@@ -8,9 +8,11 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use switchyard_amqp::{AmqpInboundConfig, AmqpOutboundConfig};
 use switchyard_core::hub::HubConfig;
 use switchyard_http::HttpConfig;
 use switchyard_http::webhook::WebhookConfig;
+use switchyard_mqtt::{MqttInboundConfig, MqttOutboundConfig};
 use switchyard_routes::{OneOrMany, RouteConfig};
 
 pub use load::{ConfigErrors, load, load_default};
@@ -24,6 +26,7 @@ pub struct Config {
     pub hub: HubSettings,
     pub limits: Limits,
     pub shutdown: Shutdown,
+    pub inbounds: BTreeMap<String, InboundEntry>,
     pub outbounds: BTreeMap<String, OutboundConfig>,
     /// Omitted: one route, every event published over HTTP to the hub.
     pub routes: Vec<RouteConfig>,
@@ -156,6 +159,30 @@ pub enum OutboundConfig {
     /// An HTTP webhook (`type: webhook`, or `type: http`).
     #[serde(alias = "http")]
     Webhook(WebhookConfig),
+    /// MQTT publishes confirmed by PUBACK/PUBCOMP (`type: mqtt`).
+    Mqtt(MqttOutboundConfig),
+    /// AMQP 0-9-1 publishes with publisher confirms (`type: amqp`).
+    Amqp(AmqpOutboundConfig),
+}
+
+/// `inbounds.NAME:` a broker source, chosen by `type`, plus what it shares with every inbound.
+#[derive(Debug, Clone)]
+pub struct InboundEntry {
+    pub kind: InboundConfig,
+    /// Sink for messages that can never be delivered (undecodable, no route, refused for good),
+    /// with the reason in extension `deadletterreason`. Omitted: MQTT acks and logs them (MQTT
+    /// has no reject); AMQP rejects them without requeue, to the queue's dead-letter exchange.
+    pub dead_letter: Option<String>,
+}
+
+/// The protocol part of an inbound.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum InboundConfig {
+    /// An MQTT 5 or 3.1.1 subscription (`type: mqtt`).
+    Mqtt(MqttInboundConfig),
+    /// An AMQP 0-9-1 queue consumer (`type: amqp`).
+    Amqp(AmqpInboundConfig),
 }
 
 /// The route used when the file has no `routes:`: everything published over HTTP goes to

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{ConfigErrors, LogConfig, LogFormat};
+use crate::config::{Config, ConfigErrors, LogFormat};
 
 /// Exit status for a configuration that is not valid (EX_USAGE in sysexits.h).
 const EXIT_BAD_CONFIG: u8 = 64;
@@ -50,8 +50,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Reads and builds the configuration, collecting the errors of both steps.
-fn build(path: Option<&std::path::Path>) -> Result<(app::Gateway, LogConfig), ConfigErrors> {
+/// Reads and checks the configuration, collecting the errors of both steps.
+fn build(path: Option<&std::path::Path>) -> Result<Config, ConfigErrors> {
     let (config, mut errors) = match path {
         None => config::load_default(),
         Some(path) => match std::fs::read_to_string(path) {
@@ -64,14 +64,13 @@ fn build(path: Option<&std::path::Path>) -> Result<(app::Gateway, LogConfig), Co
             }
         },
     };
-    let log = config.log.clone();
-    match app::Gateway::build(config) {
-        Ok(gateway) if errors.is_empty() => Ok((gateway, log)),
-        Ok(_) => Err(ConfigErrors(errors)),
-        Err(more) => {
-            errors.extend(more.0);
-            Err(ConfigErrors(errors))
-        }
+    if let Err(more) = app::check(&config) {
+        errors.extend(more.0);
+    }
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(errors))
     }
 }
 
@@ -89,15 +88,15 @@ fn check(file: &std::path::Path) -> ExitCode {
 }
 
 fn run(path: Option<&std::path::Path>) -> ExitCode {
-    let (gateway, log) = match build(path) {
-        Ok(pair) => pair,
+    let config = match build(path) {
+        Ok(config) => config,
         Err(errors) => {
             let shown = path.map_or("embedded default".into(), |p| p.display().to_string());
             eprintln!("{shown}: invalid configuration\n{errors}");
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
-    init_logging(&log.level, log.format);
+    init_logging(&config.log.level, config.log.format);
     let metrics = match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
         Ok(handle) => handle,
         Err(e) => {
@@ -115,7 +114,7 @@ fn run(path: Option<&std::path::Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(gateway.run(metrics)) {
+    match runtime.block_on(app::run(config, metrics)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use serde::de::DeserializeOwned;
 use serde_yaml_ng::Value;
 
-use super::{Config, default_routes};
+use super::{Config, InboundEntry, default_routes};
 
 /// Every problem found in a configuration, one per line, each naming its key.
 #[derive(Debug)]
@@ -30,6 +30,7 @@ const SECTIONS: &[&str] = &[
     "hub",
     "limits",
     "shutdown",
+    "inbounds",
     "outbounds",
     "routes",
 ];
@@ -76,6 +77,21 @@ pub fn load(text: &str) -> (Config, Vec<String>) {
         &mut config.shutdown,
         &mut errors,
     );
+    if let Some(inbounds) = get("inbounds") {
+        match inbounds {
+            Value::Mapping(m) => {
+                for (name, value) in m {
+                    let name = name.as_str().unwrap_or("?").to_owned();
+                    match parse_inbound(value) {
+                        Ok(entry) => drop(config.inbounds.insert(name, entry)),
+                        Err(e) => errors.push(format!("inbounds.{name}{e}")),
+                    }
+                }
+            }
+            Value::Null => {}
+            _ => errors.push("inbounds: must be a mapping of name to inbound".into()),
+        }
+    }
     if let Some(outbounds) = get("outbounds") {
         match outbounds {
             Value::Mapping(m) => {
@@ -154,6 +170,25 @@ impl std::fmt::Display for KeyedError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// An inbound: `dead_letter` is common to every type, so it is taken out before the rest is
+/// read as the type's own settings (which refuse keys they do not know).
+fn parse_inbound(value: Value) -> Result<InboundEntry, KeyedError> {
+    let mut value = value;
+    let dead_letter = match value.as_mapping_mut().and_then(|m| m.remove("dead_letter")) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(_) => {
+            return Err(KeyedError(
+                ".dead_letter: must be an outbound's name".into(),
+            ));
+        }
+    };
+    Ok(InboundEntry {
+        kind: parse(value)?,
+        dead_letter,
+    })
 }
 
 fn apply_env(config: &mut Config) {

@@ -1,0 +1,259 @@
+//! Checks of inbound and outbound settings that serde cannot express. Every check that the
+//! broker would otherwise fail on at runtime (names over 255 bytes, reserved `amq.` names, a
+//! quorum queue that is not durable) is made here, before anything connects.
+
+use lapin::types::MAX_SHORT_STRING_LENGTH;
+use lapin::uri::AMQPUri;
+
+use super::{AmqpInboundConfig, AmqpOutboundConfig, ExchangeConfig, QueueType, TopologyConfig};
+use crate::convert::WrapTemplate;
+use crate::outbound::RoutingKeyTemplate;
+
+/// Collects errors, each prefixed with the key it is about.
+struct Report<'a> {
+    path: &'a str,
+    errors: Vec<String>,
+}
+
+impl Report<'_> {
+    fn error(&mut self, key: &str, message: impl std::fmt::Display) {
+        match self.path {
+            "" => self.errors.push(format!("{key}: {message}")),
+            path => self.errors.push(format!("{path}.{key}: {message}")),
+        }
+    }
+
+    fn check_url(&mut self, url: &str) {
+        if let Err(e) = url.parse::<AMQPUri>() {
+            self.error(
+                "url",
+                format!("not an AMQP URI ({e}); expected amqp://user:password@host:5672/%2f"),
+            );
+        }
+    }
+
+    /// Exchange, queue and routing-key names are AMQP short strings.
+    fn check_short(&mut self, key: &str, value: &str) {
+        if value.len() > MAX_SHORT_STRING_LENGTH {
+            self.error(
+                key,
+                format!(
+                    "{} bytes; AMQP allows at most {MAX_SHORT_STRING_LENGTH}",
+                    value.len()
+                ),
+            );
+        }
+    }
+
+    /// A name we declare: the broker refuses empty names and the reserved `amq.` prefix.
+    fn check_declared_name(&mut self, key: &str, name: &str) {
+        if name.is_empty() {
+            self.error(key, "must not be empty");
+        } else if name.starts_with("amq.") {
+            self.error(key, "names starting with `amq.` are reserved by the broker");
+        }
+        self.check_short(key, name);
+    }
+
+    fn check_exchange(&mut self, key: &str, exchange: &ExchangeConfig) {
+        self.check_declared_name(&format!("{key}.name"), &exchange.name);
+    }
+}
+
+impl AmqpInboundConfig {
+    /// Every problem with these settings; `path` is where they sit (`inbounds.orders`), or
+    /// `""` for errors relative to the inbound (`queue: ...`).
+    pub fn validate(&self, path: &str) -> Vec<String> {
+        let mut report = Report {
+            path,
+            errors: Vec::new(),
+        };
+        report.check_url(&self.url);
+        if self.queue.is_empty() {
+            report.error("queue", "must not be empty");
+        }
+        report.check_short("queue", &self.queue);
+        if self.prefetch == 0 {
+            // 0 means "unlimited" to the broker, which would flood our memory.
+            report.error("prefetch", "must be at least 1");
+        }
+        if let Some(tag) = &self.consumer_tag {
+            report.check_short("consumer_tag", tag);
+        }
+        for (key, text) in [
+            ("wrap.source", &self.wrap.source),
+            ("wrap.type", &self.wrap.ty),
+        ] {
+            if let Err(e) = WrapTemplate::parse(text) {
+                report.error(key, e);
+            }
+        }
+        if let Some(topology) = &self.topology {
+            validate_topology(&mut report, &self.queue, topology);
+        }
+        report.errors
+    }
+}
+
+fn validate_topology(report: &mut Report<'_>, queue_name: &str, topology: &TopologyConfig) {
+    if queue_name.starts_with("amq.") {
+        report.error(
+            "queue",
+            "names starting with `amq.` are reserved and cannot be declared",
+        );
+    }
+    if let Some(exchange) = &topology.exchange {
+        report.check_exchange("topology.exchange", exchange);
+    }
+    let queue = &topology.queue;
+    if let Some(dlx) = &queue.dead_letter_exchange {
+        report.check_short("topology.queue.dead_letter_exchange", dlx);
+    }
+    if let Some(key) = &queue.dead_letter_routing_key {
+        report.check_short("topology.queue.dead_letter_routing_key", key);
+        if queue.dead_letter_exchange.is_none() {
+            report.error(
+                "topology.queue.dead_letter_routing_key",
+                "needs dead_letter_exchange",
+            );
+        }
+    }
+    if queue.expires_ms == Some(0) {
+        report.error("topology.queue.expires_ms", "must be at least 1");
+    }
+    if queue.queue_type == Some(QueueType::Quorum) && (!queue.durable || queue.auto_delete) {
+        report.error(
+            "topology.queue.queue_type",
+            "quorum queues must be durable and not auto_delete",
+        );
+    }
+    for (i, binding) in topology.bindings.iter().enumerate() {
+        let key = format!("topology.bindings[{i}]");
+        let exchange = binding
+            .exchange
+            .as_deref()
+            .or(topology.exchange.as_ref().map(|e| e.name.as_str()));
+        match exchange {
+            None => report.error(
+                &format!("{key}.exchange"),
+                "missing, and topology.exchange declares none",
+            ),
+            Some("") => report.error(
+                &format!("{key}.exchange"),
+                "the default exchange cannot be bound",
+            ),
+            Some(name) => report.check_short(&format!("{key}.exchange"), name),
+        }
+        report.check_short(&format!("{key}.routing_key"), &binding.routing_key);
+    }
+}
+
+impl AmqpOutboundConfig {
+    /// Every problem with these settings; `path` is where they sit (`outbounds.audit`), or
+    /// `""` for errors relative to the outbound (`routing_key: ...`).
+    pub fn validate(&self, path: &str) -> Vec<String> {
+        let mut report = Report {
+            path,
+            errors: Vec::new(),
+        };
+        report.check_url(&self.url);
+        report.check_short("exchange", &self.exchange);
+        if let Err(e) = RoutingKeyTemplate::parse(&self.routing_key) {
+            report.error("routing_key", e);
+        }
+        if self.confirm_timeout_ms == 0 {
+            report.error("confirm_timeout_ms", "must be at least 1");
+        }
+        if let Some(declare) = &self.declare {
+            report.check_exchange("declare", declare);
+            if declare.name != self.exchange {
+                report.error(
+                    "declare.name",
+                    format!("must equal exchange `{}`", self.exchange),
+                );
+            }
+        }
+        report.errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::*;
+
+    fn inbound(yaml: serde_json::Value) -> AmqpInboundConfig {
+        serde_json::from_value(yaml).expect("valid shape")
+    }
+
+    #[test]
+    fn defaults_are_applied() {
+        let config = inbound(serde_json::json!({"url": "amqp://localhost", "queue": "q"}));
+        assert_eq!(config.prefetch, 64);
+        assert_eq!(config.requeue_delay_ms, 1_000);
+        assert_eq!(config.wrap.source, "/amqp/{queue}");
+        assert!(config.validate("inbounds.a").is_empty());
+        let out: AmqpOutboundConfig =
+            serde_json::from_value(serde_json::json!({"url": "amqp://localhost", "exchange": ""}))
+                .expect("valid shape");
+        assert_eq!(out.routing_key, "{topic}");
+        assert_eq!(
+            (out.mode, out.header_prefix),
+            (AmqpMode::Binary, HeaderPrefix::Underscore)
+        );
+        assert!(out.persistent && out.mandatory);
+        assert_eq!(out.confirm_timeout_ms, 10_000);
+        assert!(out.validate("outbounds.a").is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let result: Result<AmqpInboundConfig, _> = serde_json::from_value(
+            serde_json::json!({"url": "amqp://localhost", "queue": "q", "prefetsh": 1}),
+        );
+        assert!(result.is_err());
+    }
+
+    #[test]
+    fn errors_name_their_keys() {
+        let config = inbound(serde_json::json!({
+            "url": "http://x y", "queue": "amq.q", "prefetch": 0,
+            "wrap": {"source": "/x/{nope}"},
+            "topology": {"bindings": [{"routing_key": "a"}],
+                         "queue": {"queue_type": "quorum", "durable": false}}
+        }));
+        let errors = config.validate("inbounds.in");
+        for key in [
+            "url",
+            "queue",
+            "prefetch",
+            "wrap.source",
+            "topology.bindings[0].exchange",
+            "topology.queue.queue_type",
+        ] {
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.starts_with(&format!("inbounds.in.{key}: "))),
+                "{key} missing from {errors:#?}"
+            );
+        }
+        let out: AmqpOutboundConfig = serde_json::from_value(serde_json::json!({
+            "url": "amqp://localhost", "exchange": "x", "routing_key": "a.*.{topic}",
+            "declare": {"name": "y"}, "header_prefix": "cloudEvents:"
+        }))
+        .expect("valid shape");
+        let errors = out.validate("outbounds.audit");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("outbounds.audit.routing_key: ")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("outbounds.audit.declare.name: ")),
+            "{errors:?}"
+        );
+    }
+}

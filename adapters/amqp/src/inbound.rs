@@ -1,0 +1,227 @@
+//! The AMQP inbound: consumes one queue and hands each message to the pipeline, acking it
+//! only once the pipeline's sinks confirmed (at-least-once, reliability.md 3.3 P3).
+//!
+//! # Reconnecting
+//!
+//! We run our own reconnect loop instead of lapin's auto-recovery: each attempt builds
+//! everything from scratch (connection, channel, `basic.qos`, topology, consumer), paced by
+//! capped, jittered exponential backoff. That keeps the state after an outage obvious (a new
+//! session, new delivery tags, unacked messages redelivered by the broker) and puts the
+//! readiness flag, logging and backoff in one place, where recovery would replay state behind
+//! our back and leave stale ackers to untangle (lapin#434). A session ends when the
+//! connection reports an error (`Connection::events_listener`), when the consumer stream ends
+//! (the broker cancelled it, e.g. the queue was deleted), or on shutdown.
+//!
+//! # Concurrency
+//!
+//! Each delivery is handled in its own task. The broker never has more than `prefetch`
+//! unacknowledged messages out, and a message is settled only when its task ends, so
+//! `prefetch` bounds the tasks too: no extra semaphore is needed.
+
+mod handler;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, Consumer};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use switchyard_core::health::ReadinessCheck;
+use switchyard_core::pipeline::{Pipeline, Sink};
+
+use crate::backoff::Backoff;
+use crate::config::AmqpInboundConfig;
+use crate::connection::{self, Events};
+use crate::convert::Wrapper;
+use crate::error::{SetupError, short_string};
+use crate::topology;
+use handler::Handler;
+
+/// Longest a connect-and-declare attempt may take: a silent partition must not hang it.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Runs the inbound `name` until `shutdown` is cancelled: consumes `config.queue`, delivers
+/// each message through `pipeline`, and settles it by the answer (ack, requeue after a delay,
+/// or dead-letter: into `dead_letter` if given, else rejected to the queue's dead-letter
+/// exchange). `ready` is true while a consumer is running.
+///
+/// On shutdown the consumer is cancelled first, then messages already in the pipeline are
+/// finished and settled (a pending requeue delay is cut short) before the connection is
+/// closed. An invalid config is logged and the inbound does not start.
+pub async fn run(
+    name: Arc<str>,
+    config: AmqpInboundConfig,
+    pipeline: Pipeline,
+    dead_letter: Option<Sink>,
+    ready: ReadinessCheck,
+    shutdown: CancellationToken,
+) {
+    ready.set(false);
+    let errors = config.validate(&format!("inbounds.{name}"));
+    let wrapper = Wrapper::new(&config.wrap);
+    let (true, Ok(wrapper)) = (errors.is_empty(), wrapper) else {
+        tracing::error!(inbound = %name, ?errors, "invalid AMQP inbound config; not consuming");
+        return;
+    };
+    let handler = Arc::new(Handler::new(
+        name.clone(),
+        &config,
+        wrapper,
+        pipeline,
+        dead_letter,
+        shutdown.clone(),
+    ));
+    let mut backoff = Backoff::new();
+    loop {
+        let reason = match session(&config, &handler, &ready, &mut backoff, &shutdown).await {
+            Ok(Ended::Shutdown) => break,
+            Ok(Ended::Lost(reason)) => reason,
+            Err(e) => e.to_string(),
+        };
+        ready.set(false);
+        let delay = backoff.next_delay();
+        tracing::warn!(inbound = %name, %reason, ?delay, "AMQP inbound disconnected; reconnecting");
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+    ready.set(false);
+}
+
+/// Why a session ended.
+enum Ended {
+    Shutdown,
+    Lost(String),
+}
+
+/// What one connection needs while it consumes.
+struct Session {
+    connection: Connection,
+    channel: Channel,
+    consumer: Consumer,
+    events: Events,
+}
+
+/// One connection's life: set up, consume until it fails or shutdown, then tear down.
+async fn session(
+    config: &AmqpInboundConfig,
+    handler: &Arc<Handler>,
+    ready: &ReadinessCheck,
+    backoff: &mut Backoff,
+    shutdown: &CancellationToken,
+) -> Result<Ended, SetupError> {
+    let setup = tokio::select! {
+        () = shutdown.cancelled() => return Ok(Ended::Shutdown),
+        setup = tokio::time::timeout(SETUP_TIMEOUT, open(config, handler.name())) => setup,
+    };
+    let mut session = setup.map_err(|_| SetupError::TimedOut {
+        step: format!("connecting and declaring queue `{}`", config.queue),
+        timeout: SETUP_TIMEOUT,
+    })??;
+    tracing::info!(inbound = %handler.name(), queue = %config.queue, "AMQP inbound consuming");
+    ready.set(true);
+    let started = tokio::time::Instant::now();
+    // Tasks still running when the session is lost are aborted with the set: their messages
+    // cannot be acked on the dead channel and the broker redelivers them anyway, and aborting
+    // keeps the work in flight bounded by prefetch across reconnects.
+    let mut in_flight = JoinSet::new();
+    let ended = consume(&mut session, handler, &mut in_flight, shutdown).await;
+    ready.set(false);
+    backoff.session_ended(started.elapsed());
+    if let Ended::Shutdown = ended {
+        drain(
+            &session.channel,
+            &session.consumer,
+            &mut in_flight,
+            handler.name(),
+        )
+        .await;
+    }
+    connection::close(session.connection).await;
+    Ok(ended)
+}
+
+async fn open(config: &AmqpInboundConfig, name: &str) -> Result<Session, SetupError> {
+    let (connection, events) = connection::open(&config.url, &format!("inbound {name}")).await?;
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(SetupError::at("opening a channel"))?;
+    channel
+        .basic_qos(config.prefetch, BasicQosOptions::default())
+        .await
+        .map_err(SetupError::at("setting prefetch"))?;
+    if let Some(topology) = &config.topology {
+        topology::declare(&channel, &config.queue, topology).await?;
+    }
+    let tag = config.consumer_tag.as_deref().unwrap_or_default();
+    let consumer = channel
+        .basic_consume(
+            short_string("queue", &config.queue)?,
+            short_string("consumer tag", tag)?,
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(SetupError::at(format!(
+            "consuming queue `{}`",
+            config.queue
+        )))?;
+    Ok(Session {
+        connection,
+        channel,
+        consumer,
+        events,
+    })
+}
+
+/// Hands deliveries to tasks until the connection fails or shutdown.
+async fn consume(
+    session: &mut Session,
+    handler: &Arc<Handler>,
+    in_flight: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+) -> Ended {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ended::Shutdown,
+            delivery = session.consumer.next() => match delivery {
+                Some(Ok(delivery)) => drop(in_flight.spawn(handler.clone().handle(delivery))),
+                Some(Err(e)) => return Ended::Lost(format!("consumer failed: {e}")),
+                None => return Ended::Lost("the broker cancelled the consumer".into()),
+            },
+            event = session.events.next() => match event {
+                Some(lapin::Event::Error(e)) => return Ended::Lost(format!("connection failed: {e}")),
+                Some(other) => tracing::debug!(inbound = %handler.name(), event = ?other, "AMQP connection event"),
+                None => return Ended::Lost("connection closed".into()),
+            },
+            Some(joined) = in_flight.join_next() => log_panic(handler.name(), joined),
+        }
+    }
+}
+
+/// Stops new deliveries, then lets the messages in flight finish and be settled.
+async fn drain(channel: &Channel, consumer: &Consumer, in_flight: &mut JoinSet<()>, inbound: &str) {
+    if let Err(e) = channel
+        .basic_cancel(consumer.tag(), BasicCancelOptions::default())
+        .await
+    {
+        tracing::debug!(error = %e, "cancelling the consumer failed; closing anyway");
+    }
+    while let Some(joined) = in_flight.join_next().await {
+        log_panic(inbound, joined);
+    }
+}
+
+fn log_panic(inbound: &str, joined: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = joined
+        && e.is_panic()
+    {
+        tracing::error!(%inbound, error = %e, "message handler panicked; the broker will redeliver");
+    }
+}

@@ -1,0 +1,215 @@
+//! The AMQP outbound: a `tower::Service<Event>` that publishes each event to an exchange and
+//! answers only when the broker confirmed it (publisher confirms), so a source acks or
+//! answers 2xx only for events the broker has taken (reliability.md 3.3 P1, P5).
+//!
+//! A background task owns the connection (`outbound/link.rs`) and hands the current
+//! confirm-mode channel to publishers through a `watch`. While there is none, publishing fails
+//! at once with `Unavailable` rather than queueing: the source backs off and retries, and
+//! memory stays bounded.
+
+mod link;
+mod routing_key;
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use lapin::Confirmation;
+use lapin::options::BasicPublishOptions;
+use lapin::types::ShortString;
+use tokio::sync::{Notify, watch};
+use tower::Service;
+
+use switchyard_core::event::Event;
+use switchyard_core::health::ReadinessCheck;
+use switchyard_core::{BoxError, DeliveryError};
+
+use crate::config::AmqpOutboundConfig;
+use crate::convert::{self, EncodeOptions};
+use crate::error::short_string;
+use link::Link;
+pub(crate) use routing_key::RoutingKeyTemplate;
+
+/// What publishers are told to wait before retrying while the broker is away.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// An AMQP outbound. Clones share one connection; the connection task ends when the last
+/// clone is dropped.
+#[derive(Debug, Clone)]
+pub struct AmqpOutbound {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    name: String,
+    exchange: ShortString,
+    routing_key: RoutingKeyTemplate,
+    encode: EncodeOptions,
+    mandatory: bool,
+    confirm_timeout: Duration,
+    /// The current channel, `None` while disconnected. Dropping the last receiver (with the
+    /// last clone) tells the connection task to close the connection and end.
+    link: watch::Receiver<Option<Link>>,
+    /// Wakes the connection task when a publish failed, to check whether the channel died.
+    publish_failed: Arc<Notify>,
+}
+
+impl AmqpOutbound {
+    /// Builds the outbound `name` and starts connecting in the background; `ready` follows
+    /// the connection. Errors name the offending key relative to the outbound (`url: ...`).
+    /// Needs a tokio runtime: outside one this is an error, not a panic.
+    pub fn connect(
+        name: &str,
+        config: &AmqpOutboundConfig,
+        ready: ReadinessCheck,
+    ) -> Result<Self, Vec<String>> {
+        ready.set(false);
+        let mut errors = config.validate("");
+        let routing_key = RoutingKeyTemplate::parse(&config.routing_key);
+        let exchange = short_string("exchange", &config.exchange);
+        let runtime = tokio::runtime::Handle::try_current();
+        if runtime.is_err() {
+            errors.push("AmqpOutbound::connect must be called inside a tokio runtime".into());
+        }
+        let (Ok(routing_key), Ok(exchange), Ok(runtime), true) =
+            (routing_key, exchange, runtime, errors.is_empty())
+        else {
+            return Err(errors);
+        };
+        let (sender, receiver) = watch::channel(None);
+        let publish_failed = Arc::new(Notify::new());
+        let task = link::Manager {
+            name: name.to_owned(),
+            url: config.url.clone(),
+            declare: config.declare.clone(),
+            ready,
+            sender,
+            publish_failed: publish_failed.clone(),
+        };
+        runtime.spawn(task.run());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                name: name.to_owned(),
+                exchange,
+                routing_key,
+                encode: EncodeOptions {
+                    mode: config.mode,
+                    prefix: config.header_prefix,
+                    persistent: config.persistent,
+                },
+                mandatory: config.mandatory,
+                confirm_timeout: Duration::from_millis(config.confirm_timeout_ms),
+                link: receiver,
+                publish_failed,
+            }),
+        })
+    }
+}
+
+impl Service<Event> for AmqpOutbound {
+    type Response = ();
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<(), BoxError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        // Never waits: while disconnected, `call` fails at once instead.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, event: Event) -> Self::Future {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let result = inner.publish(&event).await;
+            let label = match &result {
+                Ok(()) => "confirmed",
+                Err(DeliveryError::Rejected { .. }) => "rejected",
+                Err(DeliveryError::Timeout { .. }) => "timeout",
+                Err(_) => "unavailable",
+            };
+            metrics::counter!("switchyard_outbound_attempts_total", "outbound" => inner.name.clone(), "result" => label)
+                .increment(1);
+            result.map_err(|e| Box::new(e) as BoxError)
+        })
+    }
+}
+
+impl Inner {
+    async fn publish(&self, event: &Event) -> Result<(), DeliveryError> {
+        // Events that can never be published are refused whatever the connection's state.
+        let routing_key = self
+            .routing_key
+            .render(event)
+            .map_err(|e| self.rejected(e))?;
+        let message = convert::encode(&event.cloud, self.encode).map_err(|e| self.rejected(e))?;
+        let link = self.link.borrow().clone();
+        let Some(link) = link else {
+            return Err(self.unavailable("not connected to the broker"));
+        };
+        if link.blocked() {
+            // A resource alarm: publishes would hang until the confirm timeout.
+            return Err(self.unavailable("the broker is blocking publishers (resource alarm)"));
+        }
+        let options = BasicPublishOptions {
+            mandatory: self.mandatory,
+            immediate: false,
+        };
+        let confirmed = async {
+            link.channel
+                .basic_publish(
+                    self.exchange.clone(),
+                    routing_key.clone(),
+                    options,
+                    &message.body,
+                    message.properties,
+                )
+                .await?
+                .await
+        };
+        match tokio::time::timeout(self.confirm_timeout, confirmed).await {
+            Err(_) => Err(DeliveryError::Timeout {
+                sink: self.name.clone(),
+                timeout: self.confirm_timeout,
+            }),
+            Ok(Err(e)) => {
+                self.publish_failed.notify_one();
+                Err(self.unavailable(format!("publish failed: {e}")))
+            }
+            Ok(Ok(confirmation)) => self.confirmed(confirmation, &routing_key),
+        }
+    }
+
+    fn confirmed(
+        &self,
+        confirmation: Confirmation,
+        routing_key: &ShortString,
+    ) -> Result<(), DeliveryError> {
+        match confirmation {
+            Confirmation::Ack(None) => Ok(()),
+            // With `mandatory`, the broker returns a message no queue is bound for, then
+            // confirms it: it was not stored anywhere.
+            Confirmation::Ack(Some(returned)) => Err(self.rejected(format!(
+                "unroutable: no queue bound for routing key `{routing_key}` on exchange `{}` ({} {})",
+                self.exchange, returned.reply_code, returned.reply_text
+            ))),
+            Confirmation::Nack(_) => Err(self.unavailable("the broker could not store the message (nack)")),
+            Confirmation::NotRequested => Err(self.unavailable("the channel is not in confirm mode")),
+        }
+    }
+
+    fn rejected(&self, reason: impl ToString) -> DeliveryError {
+        DeliveryError::Rejected {
+            sink: self.name.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn unavailable(&self, reason: impl Into<String>) -> DeliveryError {
+        DeliveryError::Unavailable {
+            sink: self.name.clone(),
+            reason: reason.into(),
+            retry_after: Some(RETRY_AFTER),
+        }
+    }
+}

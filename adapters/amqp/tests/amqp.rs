@@ -1,0 +1,10 @@
+//! The AMQP adapter against a real RabbitMQ on 127.0.0.1:5672 (guest/guest). The tests fail,
+//! never skip, when it is not running. Every test uses its own exchanges and queues, which
+//! expire on their own if a test dies before deleting them.
+
+#[path = "amqp/inbound.rs"]
+mod inbound;
+#[path = "amqp/outbound.rs"]
+mod outbound;
+#[path = "amqp/support.rs"]
+mod support;

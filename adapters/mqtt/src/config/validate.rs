@@ -1,0 +1,247 @@
+//! Validation of the MQTT settings: every problem at once, each message starting with the key
+//! it is about (`inbounds.devices.qos: must be 0, 1 or 2`), so a bad file is fixed in one go.
+
+use std::fmt;
+
+use switchyard_core::template::TopicTemplate;
+use switchyard_core::topic::TopicFilter;
+
+use super::{BackoffConfig, MqttInboundConfig, MqttMode, MqttOutboundConfig, MqttVersion};
+use crate::convert::Wrapper;
+
+/// MQTT's largest packet (the Remaining Length field tops out at 256 MiB).
+pub(crate) const MQTT_MAX_PACKET_SIZE: u32 = 268_435_455;
+/// CloudEvents: intermediaries MUST forward events of 64 KiB.
+const MIN_PACKET_SIZE: u32 = 65_536;
+/// rumqttc refuses shorter keep-alives for MQTT 5 (and panics on them).
+const MIN_KEEP_ALIVE_S: u16 = 5;
+const DEFAULT_PORT: u16 = 1883;
+
+/// The broker's host and port, parsed from `url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerAddress {
+    /// Host name or IP address; an IPv6 address keeps its brackets, as socket addresses need.
+    pub host: String,
+    pub port: u16,
+}
+
+impl BrokerAddress {
+    /// Parses `mqtt://host[:port][/]` (or `tcp://`).
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let rest = ["mqtt://", "tcp://"]
+            .iter()
+            .find_map(|scheme| url.strip_prefix(scheme))
+            .ok_or_else(|| match url.split_once("://") {
+                Some(("mqtts" | "ssl" | "tls", _)) => {
+                    "TLS (mqtts://) is not supported yet".to_owned()
+                }
+                _ => format!("`{url}` must look like mqtt://host:port"),
+            })?;
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.contains(['/', '?', '#', '@']) {
+            return Err(format!(
+                "`{url}` must be mqtt://host:port, without path, query or credentials (see username and password)"
+            ));
+        }
+        let (host, port) = split_host_port(authority)
+            .ok_or_else(|| format!("`{url}` has no valid host and port"))?;
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for BrokerAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+fn split_host_port(authority: &str) -> Option<(&str, u16)> {
+    let (host, port) = if authority.starts_with('[') {
+        let close = authority.find(']')?;
+        let (host, after) = authority.split_at(close + 1);
+        match after {
+            "" => (host, None),
+            _ => (host, Some(after.strip_prefix(':')?)),
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        None => DEFAULT_PORT,
+        Some(port) => port.parse().ok().filter(|&p| p != 0)?,
+    };
+    (!host.is_empty() && host != "[]").then_some((host, port))
+}
+
+impl MqttInboundConfig {
+    /// Every problem with these settings, each naming its key under `path`
+    /// (`inbounds.devices`). Empty when the settings are usable.
+    pub fn validate(&self, path: &str) -> Vec<String> {
+        let mut errors = Errors::new(path);
+        errors.check("url", BrokerAddress::parse(&self.url).map(drop));
+        if let Some(client_id) = &self.client_id {
+            errors.check("client_id", check_client_id(client_id));
+        }
+        if self.subscribe.is_empty() {
+            errors.push("subscribe", "at least one topic filter is needed");
+        }
+        for (i, filter) in self.subscribe.iter().enumerate() {
+            errors.check(&format!("subscribe[{i}]"), check_subscription(filter));
+        }
+        errors.check("qos", check_qos(self.qos));
+        errors.check("keep_alive_s", check_keep_alive(self.keep_alive_s));
+        errors.check("max_packet_size", check_packet_size(self.max_packet_size));
+        if self.inflight == 0 {
+            errors.push("inflight", "must be at least 1");
+        }
+        check_credentials(&mut errors, self.username.as_ref(), self.password.as_ref());
+        errors.check("retry", check_backoff(&self.retry));
+        errors.check("reconnect", check_backoff(&self.reconnect));
+        if let Err(wrap_errors) = Wrapper::compile(&self.wrap, "broker") {
+            for (key, reason) in wrap_errors {
+                errors.push(&format!("wrap.{key}"), reason);
+            }
+        }
+        errors.into_vec()
+    }
+}
+
+impl MqttOutboundConfig {
+    /// Every problem with these settings, each naming its key under `path`
+    /// (`outbounds.telemetry`). Empty when the settings are usable.
+    pub fn validate(&self, path: &str) -> Vec<String> {
+        let mut errors = Errors::new(path);
+        errors.check("url", BrokerAddress::parse(&self.url).map(drop));
+        if let Some(client_id) = &self.client_id {
+            errors.check("client_id", check_client_id(client_id));
+        }
+        errors.check("topic", TopicTemplate::parse(&self.topic).map(drop));
+        errors.check("qos", check_qos(self.qos));
+        if self.version == MqttVersion::V311 && self.mode == Some(MqttMode::Binary) {
+            errors.push(
+                "mode",
+                "binary mode needs MQTT 5 (3.1.1 messages have no properties); use structured",
+            );
+        }
+        errors.check("keep_alive_s", check_keep_alive(self.keep_alive_s));
+        errors.check("max_packet_size", check_packet_size(self.max_packet_size));
+        if self.confirm_timeout_ms == 0 {
+            errors.push("confirm_timeout_ms", "must be at least 1");
+        }
+        if self.inflight == 0 {
+            errors.push("inflight", "must be at least 1");
+        }
+        check_credentials(&mut errors, self.username.as_ref(), self.password.as_ref());
+        errors.check("reconnect", check_backoff(&self.reconnect));
+        errors.into_vec()
+    }
+}
+
+/// Collects `path.key: reason` messages.
+struct Errors<'a> {
+    path: &'a str,
+    list: Vec<String>,
+}
+
+impl<'a> Errors<'a> {
+    fn new(path: &'a str) -> Self {
+        Self {
+            path,
+            list: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, key: &str, reason: impl fmt::Display) {
+        self.list.push(format!("{}.{key}: {reason}", self.path));
+    }
+
+    fn check<E: fmt::Display>(&mut self, key: &str, result: Result<(), E>) {
+        if let Err(reason) = result {
+            self.push(key, reason);
+        }
+    }
+
+    fn into_vec(self) -> Vec<String> {
+        self.list
+    }
+}
+
+fn check_client_id(client_id: &str) -> Result<(), &'static str> {
+    if client_id.is_empty() {
+        // A persistent session needs a name; rumqttc also panics on an empty id with one.
+        return Err("must not be empty");
+    }
+    if client_id.len() > usize::from(u16::MAX) || client_id.chars().any(char::is_control) {
+        return Err("must be at most 65 535 bytes without control characters");
+    }
+    Ok(())
+}
+
+fn check_subscription(filter: &str) -> Result<(), String> {
+    let plain = match filter.strip_prefix("$share/") {
+        Some(shared) => {
+            let (group, rest) = shared
+                .split_once('/')
+                .ok_or("a shared subscription is `$share/GROUP/FILTER`")?;
+            if group.is_empty() || group.contains(['+', '#']) {
+                return Err(format!(
+                    "`{filter}`: the share group must be a non-empty name without wildcards"
+                ));
+            }
+            rest
+        }
+        None => filter,
+    };
+    TopicFilter::parse(plain)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+fn check_qos(qos: u8) -> Result<(), &'static str> {
+    match qos {
+        0..=2 => Ok(()),
+        _ => Err("must be 0, 1 or 2"),
+    }
+}
+
+fn check_keep_alive(seconds: u16) -> Result<(), String> {
+    if seconds < MIN_KEEP_ALIVE_S {
+        return Err(format!("must be at least {MIN_KEEP_ALIVE_S} seconds"));
+    }
+    Ok(())
+}
+
+fn check_packet_size(size: u32) -> Result<(), String> {
+    if !(MIN_PACKET_SIZE..=MQTT_MAX_PACKET_SIZE).contains(&size) {
+        return Err(format!(
+            "must be between {MIN_PACKET_SIZE} (CloudEvents' 64 KiB) and {MQTT_MAX_PACKET_SIZE} (MQTT's maximum)"
+        ));
+    }
+    Ok(())
+}
+
+fn check_backoff(backoff: &BackoffConfig) -> Result<(), &'static str> {
+    if backoff.initial_ms == 0 || backoff.max_ms < backoff.initial_ms {
+        return Err("needs 0 < initial_ms <= max_ms");
+    }
+    Ok(())
+}
+
+fn check_credentials(
+    errors: &mut Errors<'_>,
+    username: Option<&String>,
+    password: Option<&String>,
+) {
+    if password.is_some() && username.is_none() {
+        errors.push("password", "needs a username");
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,177 @@
+//! MQTT 5 binary mode: each attribute a user property named exactly like the attribute, with
+//! its canonical string value; `datacontenttype` as the Content Type property; the data as the
+//! payload.
+//!
+//! The CloudEvents 1.0.2 binding's example also lists `datacontenttype` as a user property,
+//! contradicting its own text: we accept it on input (the Content Type property wins when both
+//! are present) and never emit it. User properties whose names cannot be attribute names
+//! (`Content-Encoding`, `x_trace`) are other metadata and are left alone.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use switchyard_core::cloudevent::http::data_from_body;
+use switchyard_core::cloudevent::{
+    CloudEvent, Data, DecodeError, ExtensionValue, SPEC_VERSION, validate_attribute_name,
+};
+
+use super::Encoded;
+use crate::error::EncodeError;
+
+/// Longest UTF-8 string an MQTT property can hold (a 2-byte length prefix).
+const MAX_STRING_LEN: usize = u16::MAX as usize;
+
+/// Content Type sent for JSON data without a `datacontenttype` (the JSON format implies it).
+const DEFAULT_JSON_CONTENT_TYPE: &str = "application/json";
+/// Content Type sent for text data without a `datacontenttype`, so it stays text.
+const DEFAULT_TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+
+/// Decodes a binary-mode message. Extensions become strings, as properties carry no types.
+pub fn decode(
+    content_type: Option<&str>,
+    user_properties: &[(String, String)],
+    payload: &Bytes,
+) -> Result<CloudEvent, DecodeError> {
+    let mut attributes = Attributes::default();
+    for (name, value) in user_properties {
+        attributes.set(name, value)?;
+    }
+    let datacontenttype = content_type
+        .map(str::to_owned)
+        .or(attributes.datacontenttype.take());
+    let data = data_from_body(datacontenttype.as_deref(), payload.clone())?;
+    let event = attributes.into_event(datacontenttype, data)?;
+    event.validate()?;
+    Ok(event)
+}
+
+/// Encodes `event` in binary mode.
+///
+/// Without a `datacontenttype`, JSON data is labelled `application/json` and text data
+/// `text/plain; charset=utf-8`; binary data gets no Content Type, as the spec forbids
+/// inventing one.
+pub fn encode(event: &CloudEvent) -> Result<Encoded, EncodeError> {
+    let core = [
+        ("specversion", Some(SPEC_VERSION)),
+        ("id", Some(event.id.as_str())),
+        ("source", Some(event.source.as_str())),
+        ("type", Some(event.ty.as_str())),
+        ("dataschema", event.dataschema.as_deref()),
+        ("subject", event.subject.as_deref()),
+        ("time", event.time.as_deref()),
+    ];
+    let mut user_properties = Vec::with_capacity(core.len() + event.extensions.len());
+    for (name, value) in core {
+        if let Some(value) = value {
+            user_properties.push(property(name, value.to_owned())?);
+        }
+    }
+    for (name, value) in &event.extensions {
+        user_properties.push(property(name, value.to_canonical_string())?);
+    }
+    let content_type = match (&event.datacontenttype, &event.data) {
+        (Some(content_type), _) => Some(content_type.clone()),
+        (None, Some(Data::Json(_))) => Some(DEFAULT_JSON_CONTENT_TYPE.to_owned()),
+        (None, Some(Data::Text(_))) => Some(DEFAULT_TEXT_CONTENT_TYPE.to_owned()),
+        (None, Some(Data::Binary(_)) | None) => None,
+    };
+    if let Some(content_type) = &content_type {
+        check_length("datacontenttype", content_type)?;
+    }
+    let payload = match &event.data {
+        None => Bytes::new(),
+        Some(Data::Json(bytes) | Data::Binary(bytes)) => bytes.clone(),
+        Some(Data::Text(text)) => Bytes::from(text.clone()),
+    };
+    Ok(Encoded {
+        payload,
+        content_type,
+        user_properties,
+    })
+}
+
+fn property(name: &str, value: String) -> Result<(String, String), EncodeError> {
+    check_length(name, &value)?;
+    Ok((name.to_owned(), value))
+}
+
+/// Attribute values are valid CloudEvents strings (no control characters, so no U+0000 that
+/// MQTT forbids); only their length can be out of MQTT's reach.
+fn check_length(name: &str, value: &str) -> Result<(), EncodeError> {
+    if value.len() > MAX_STRING_LEN {
+        return Err(EncodeError::PropertyTooLong {
+            attribute: name.to_owned(),
+            len: value.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Attributes gathered from user properties.
+#[derive(Default)]
+struct Attributes {
+    specversion: Option<String>,
+    id: Option<String>,
+    source: Option<String>,
+    ty: Option<String>,
+    datacontenttype: Option<String>,
+    dataschema: Option<String>,
+    subject: Option<String>,
+    time: Option<String>,
+    extensions: BTreeMap<String, ExtensionValue>,
+}
+
+impl Attributes {
+    fn set(&mut self, name: &str, value: &str) -> Result<(), DecodeError> {
+        let slot = match name {
+            "specversion" => &mut self.specversion,
+            "id" => &mut self.id,
+            "source" => &mut self.source,
+            "type" => &mut self.ty,
+            "datacontenttype" => &mut self.datacontenttype,
+            "dataschema" => &mut self.dataschema,
+            "subject" => &mut self.subject,
+            "time" => &mut self.time,
+            _ if validate_attribute_name(name).is_err() => return Ok(()),
+            _ => {
+                let value = ExtensionValue::String(value.to_owned());
+                return match self.extensions.insert(name.to_owned(), value) {
+                    None => Ok(()),
+                    Some(_) => Err(DecodeError::duplicate(name)),
+                };
+            }
+        };
+        if slot.replace(value.to_owned()).is_some() {
+            return Err(DecodeError::duplicate(name));
+        }
+        Ok(())
+    }
+
+    fn into_event(
+        self,
+        datacontenttype: Option<String>,
+        data: Option<Data>,
+    ) -> Result<CloudEvent, DecodeError> {
+        match self.specversion.as_deref() {
+            Some(SPEC_VERSION) => {}
+            Some(other) => {
+                let reason = format!("must be \"{SPEC_VERSION}\", not {other:?}");
+                return Err(DecodeError::attribute("specversion", reason));
+            }
+            None => return Err(DecodeError::missing("specversion")),
+        }
+        let required =
+            |value: Option<String>, name: &str| value.ok_or_else(|| DecodeError::missing(name));
+        Ok(CloudEvent {
+            id: required(self.id, "id")?,
+            source: required(self.source, "source")?,
+            ty: required(self.ty, "type")?,
+            datacontenttype,
+            dataschema: self.dataschema,
+            subject: self.subject,
+            time: self.time,
+            extensions: self.extensions,
+            data,
+        })
+    }
+}

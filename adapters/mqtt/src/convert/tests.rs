@@ -1,0 +1,479 @@
+//! Every mapping of the MQTT binding, both ways, and a round-trip property over generated
+//! events.
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use switchyard_core::cloudevent::{CloudEvent, Data, ExtensionValue, json};
+
+use super::*;
+use crate::config::WrapConfig;
+
+fn wrapper() -> Wrapper {
+    Wrapper::compile(&WrapConfig::default(), "broker:1883").expect("default wrap settings")
+}
+
+fn props(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn receive(
+    topic: &str,
+    content_type: Option<&str>,
+    properties: &[(String, String)],
+    payload: &[u8],
+) -> Result<CloudEvent, DecodeError> {
+    let payload = Bytes::copy_from_slice(payload);
+    let message = MqttMessage {
+        topic,
+        payload: &payload,
+        content_type,
+        user_properties: properties,
+    };
+    decode(message, &wrapper())
+}
+
+const REQUIRED: [(&str, &str); 4] = [
+    ("specversion", "1.0"),
+    ("id", "42"),
+    ("source", "/sensors/1"),
+    ("type", "com.example.reading"),
+];
+
+fn binary_props(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut all = props(&REQUIRED);
+    all.extend(props(extra));
+    all
+}
+
+#[test]
+fn structured_mode_is_detected_by_content_type() {
+    let body = br#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data":{"a":1}}"#;
+    for content_type in [
+        "application/cloudevents+json",
+        "Application/CloudEvents+JSON; charset=utf-8",
+    ] {
+        let event = receive("a/b", Some(content_type), &[], body).expect(content_type);
+        assert_eq!(event.id, "1");
+        assert_eq!(
+            event.data,
+            Some(Data::Json(Bytes::from_static(br#"{"a":1}"#)))
+        );
+    }
+}
+
+#[test]
+fn structured_mode_refuses_other_formats_batches_and_bad_json() {
+    let body = br#"{"specversion":"1.0","id":"1","source":"/s","type":"t"}"#;
+    let batch = receive("t", Some("application/cloudevents-batch+json"), &[], body);
+    assert!(batch.expect_err("batch").reason.contains("batched mode"));
+    let avro = receive("t", Some("application/cloudevents+avro"), &[], body);
+    assert!(avro.expect_err("avro").reason.contains("not supported"));
+    assert!(receive("t", Some(STRUCTURED_CONTENT_TYPE), &[], b"{not json").is_err());
+    assert!(
+        receive(
+            "t",
+            Some(STRUCTURED_CONTENT_TYPE),
+            &[],
+            b"{\"id\":\"\xff\"}"
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn binary_mode_maps_user_properties_to_attributes() {
+    let properties = binary_props(&[
+        ("subject", "temperature"),
+        ("time", "2024-05-01T10:00:00Z"),
+        ("traceparent", "00-abc-01"),
+        ("X-Not-An-Attribute", "ignored"),
+        ("content-encoding", "ignored too"),
+    ]);
+    let event = receive(
+        "t",
+        Some("application/json"),
+        &properties,
+        br#" {"celsius": 21.5} "#,
+    )
+    .expect("valid binary mode");
+    assert_eq!(
+        (event.id.as_str(), event.source.as_str(), event.ty.as_str()),
+        ("42", "/sensors/1", "com.example.reading")
+    );
+    assert_eq!(event.subject.as_deref(), Some("temperature"));
+    assert_eq!(event.time.as_deref(), Some("2024-05-01T10:00:00Z"));
+    assert_eq!(event.datacontenttype.as_deref(), Some("application/json"));
+    assert_eq!(
+        event.data,
+        Some(Data::Json(Bytes::from_static(br#"{"celsius": 21.5}"#)))
+    );
+    assert_eq!(event.extensions.len(), 1);
+    assert_eq!(
+        event.extensions["traceparent"],
+        ExtensionValue::String("00-abc-01".into())
+    );
+}
+
+#[test]
+fn binary_mode_data_follows_the_content_type() {
+    let properties = binary_props(&[]);
+    let text = receive(
+        "t",
+        Some("text/plain; charset=utf-8"),
+        &properties,
+        b"hello",
+    )
+    .expect("text");
+    assert_eq!(text.data, Some(Data::Text("hello".into())));
+    let bytes = receive(
+        "t",
+        Some("application/octet-stream"),
+        &properties,
+        b"\x00\x01",
+    )
+    .expect("binary");
+    assert_eq!(
+        bytes.data,
+        Some(Data::Binary(Bytes::from_static(b"\x00\x01")))
+    );
+    let untyped = receive("t", None, &properties, b"{}").expect("no content type");
+    assert_eq!(
+        (untyped.datacontenttype, untyped.data),
+        (None, Some(Data::Binary(Bytes::from_static(b"{}"))))
+    );
+    let empty = receive("t", Some("application/json"), &properties, b"").expect("no data");
+    assert_eq!(empty.data, None);
+    assert!(receive("t", Some("application/json"), &properties, b"{oops").is_err());
+}
+
+#[test]
+fn binary_mode_accepts_datacontenttype_as_a_user_property() {
+    let properties = binary_props(&[("datacontenttype", "text/plain")]);
+    let event = receive("t", None, &properties, b"hi").expect("property accepted");
+    assert_eq!(event.datacontenttype.as_deref(), Some("text/plain"));
+    assert_eq!(event.data, Some(Data::Text("hi".into())));
+    let event =
+        receive("t", Some("application/json"), &properties, b"1").expect("Content Type wins");
+    assert_eq!(event.datacontenttype.as_deref(), Some("application/json"));
+}
+
+#[test]
+fn binary_mode_refuses_invalid_events() {
+    let cases: [(Vec<(String, String)>, &str); 4] = [
+        (
+            props(&[("specversion", "1.0"), ("source", "/s"), ("type", "t")]),
+            "attribute `id`: missing",
+        ),
+        (
+            props(&[
+                ("specversion", "0.3"),
+                ("id", "1"),
+                ("source", "/s"),
+                ("type", "t"),
+            ]),
+            "attribute `specversion`",
+        ),
+        (
+            binary_props(&[("id", "again")]),
+            "attribute `id`: appears more than once",
+        ),
+        (binary_props(&[("time", "yesterday")]), "attribute `time`"),
+    ];
+    for (properties, expected) in cases {
+        let err = receive("t", None, &properties, b"").expect_err(expected);
+        assert!(err.to_string().starts_with(expected), "{err} vs {expected}");
+    }
+}
+
+#[test]
+fn a_payload_without_content_type_that_is_a_cloudevent_is_structured() {
+    let body = br#"{"specversion":"1.0","id":"9","source":"/s","type":"t","data":"x"}"#;
+    let event = receive("t", None, &[], body).expect("structured without content type");
+    assert_eq!(event.id, "9");
+    let broken = br#"{"specversion":"1.0","source":"/s","type":"t"}"#;
+    let err = receive("t", None, &[], broken).expect_err("meant as a CloudEvent");
+    assert_eq!(err.to_string(), "attribute `id`: missing");
+}
+
+#[test]
+fn plain_payloads_are_wrapped() {
+    let json = receive("sensors/1", None, &[], br#"{"temp":21}"#).expect("json");
+    assert_eq!(json.source, "mqtt://broker:1883/sensors/1");
+    assert_eq!(json.ty, "dev.switchyard.mqtt.message");
+    assert_eq!(json.datacontenttype.as_deref(), Some("application/json"));
+    assert_eq!(
+        json.data,
+        Some(Data::Json(Bytes::from_static(br#"{"temp":21}"#)))
+    );
+    assert!(json.time.is_some() && uuid::Uuid::parse_str(&json.id).is_ok());
+    let text = receive("t", None, &[], b"hello").expect("not JSON");
+    assert_eq!(
+        (text.datacontenttype, text.data),
+        (None, Some(Data::Binary(Bytes::from_static(b"hello"))))
+    );
+    let typed = receive("t", Some("text/plain"), &[], b"hello").expect("v5 content type");
+    assert_eq!(
+        (typed.datacontenttype.as_deref(), typed.data),
+        (Some("text/plain"), Some(Data::Text("hello".into())))
+    );
+    assert_eq!(receive("t", None, &[], b"").expect("empty").data, None);
+    assert!(
+        receive("t", Some("application/json"), &[], b"nope").is_err(),
+        "a JSON content type must hold JSON"
+    );
+}
+
+fn wrap_with(config: WrapConfig, topic: &str) -> Result<CloudEvent, DecodeError> {
+    let wrapper = Wrapper::compile(&config, "b:1883").expect("valid");
+    wrapper.wrap(topic, None, &Bytes::from_static(b"21.5"))
+}
+
+#[test]
+fn wrap_templates_name_topic_levels() {
+    let config = WrapConfig {
+        topic_pattern: Some("sensors/{device}/+/#".into()),
+        source: "/devices/{device}".into(),
+        ty: "com.example.{device}.reading".into(),
+        subject: Some("{device}".into()),
+        datacontenttype: Some("text/plain".into()),
+    };
+    let event = wrap_with(config.clone(), "sensors/dev 7/temperature/celsius").expect("matches");
+    assert_eq!(event.source, "/devices/dev%207");
+    assert_eq!(event.ty, "com.example.dev 7.reading");
+    assert_eq!(event.subject.as_deref(), Some("dev 7"));
+    assert_eq!(event.data, Some(Data::Text("21.5".into())));
+    let err = wrap_with(config.clone(), "other/dev/x").expect_err("source needs {device}");
+    assert_eq!(err.attribute.as_deref(), Some("source"));
+    let lenient = WrapConfig {
+        source: "/mqtt/{topic}".into(),
+        ty: "t".into(),
+        ..config
+    };
+    let event = wrap_with(lenient, "other/a?b").expect("only the subject needs the pattern");
+    assert_eq!(
+        (event.source.as_str(), event.subject),
+        ("/mqtt/other/a%3Fb", None)
+    );
+}
+
+#[test]
+fn wrap_settings_are_checked() {
+    let cases = [
+        (
+            WrapConfig {
+                source: "/x/{nope}".into(),
+                ..WrapConfig::default()
+            },
+            "source",
+        ),
+        (
+            WrapConfig {
+                topic_pattern: Some("a/{x}/{x}".into()),
+                ..WrapConfig::default()
+            },
+            "topic_pattern",
+        ),
+        (
+            WrapConfig {
+                topic_pattern: Some("a/#/b".into()),
+                ..WrapConfig::default()
+            },
+            "topic_pattern",
+        ),
+        (
+            WrapConfig {
+                topic_pattern: Some("a/b{x}".into()),
+                ..WrapConfig::default()
+            },
+            "topic_pattern",
+        ),
+        (
+            WrapConfig {
+                ty: "".into(),
+                ..WrapConfig::default()
+            },
+            "type",
+        ),
+        (
+            WrapConfig {
+                subject: Some("{topic".into()),
+                ..WrapConfig::default()
+            },
+            "subject",
+        ),
+    ];
+    for (config, key) in cases {
+        let errors = Wrapper::compile(&config, "b").expect_err(key);
+        assert_eq!(errors[0].0, key, "{errors:?}");
+    }
+}
+
+fn sample() -> CloudEvent {
+    let mut event = CloudEvent::new("1", "/s", "t");
+    event.subject = Some("sub".into());
+    event.time = Some("2024-05-01T10:00:00Z".into());
+    event
+        .extensions
+        .insert("count".into(), ExtensionValue::Integer(3));
+    event.data = Some(Data::Json(Bytes::from_static(b"[1,2]")));
+    event
+}
+
+#[test]
+fn binary_encoding_puts_attributes_in_user_properties() {
+    let encoded = encode(&sample(), MqttMode::Binary).expect("encodable");
+    assert_eq!(
+        encoded.user_properties,
+        props(&[
+            ("specversion", "1.0"),
+            ("id", "1"),
+            ("source", "/s"),
+            ("type", "t"),
+            ("subject", "sub"),
+            ("time", "2024-05-01T10:00:00Z"),
+            ("count", "3")
+        ])
+    );
+    assert_eq!(encoded.content_type.as_deref(), Some("application/json"));
+    assert_eq!(encoded.payload, Bytes::from_static(b"[1,2]"));
+    let mut text = sample();
+    text.data = Some(Data::Text("hi".into()));
+    let encoded = encode(&text, MqttMode::Binary).expect("text");
+    assert_eq!(
+        encoded.content_type.as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
+    let mut bytes = sample();
+    bytes.data = Some(Data::Binary(Bytes::from_static(b"\xff")));
+    assert_eq!(
+        encode(&bytes, MqttMode::Binary)
+            .expect("bytes")
+            .content_type,
+        None
+    );
+}
+
+#[test]
+fn structured_encoding_is_the_json_format() {
+    let encoded = encode(&sample(), MqttMode::Structured).expect("encodable");
+    assert_eq!(
+        encoded.content_type.as_deref(),
+        Some(STRUCTURED_CONTENT_TYPE)
+    );
+    assert!(encoded.user_properties.is_empty());
+    assert_eq!(
+        json::decode_event(&encoded.payload).expect("JSON format"),
+        sample()
+    );
+}
+
+#[test]
+fn values_too_long_for_mqtt_cannot_be_encoded() {
+    let mut event = sample();
+    event.subject = Some("x".repeat(70_000));
+    let err = encode(&event, MqttMode::Binary).expect_err("too long");
+    assert!(
+        matches!(err, EncodeError::PropertyTooLong { ref attribute, .. } if attribute == "subject")
+    );
+    assert!(
+        encode(&event, MqttMode::Structured).is_ok(),
+        "structured mode has no such limit"
+    );
+}
+
+#[test]
+fn packet_size_bounds_the_wire_size() {
+    let encoded = encode(&sample(), MqttMode::Binary).expect("encodable");
+    let properties: usize = encoded
+        .user_properties
+        .iter()
+        .map(|(k, v)| k.len() + v.len())
+        .sum();
+    let floor = encoded.payload.len() + "a/b".len() + properties;
+    assert!(encoded.packet_size("a/b") > floor);
+}
+
+/// Events whose binary-mode encoding must decode to themselves: string extensions (binary mode
+/// carries no types) and non-empty data with a content type that says what it is.
+fn events() -> impl Strategy<Value = CloudEvent> {
+    let reserved = [
+        "id",
+        "source",
+        "type",
+        "time",
+        "subject",
+        "dataschema",
+        "datacontenttype",
+        "specversion",
+        "data",
+    ];
+    let extensions = prop::collection::btree_map(
+        "[a-z][a-z0-9]{0,8}".prop_filter("reserved", move |n| !reserved.contains(&n.as_str())),
+        "[ -~]{0,16}".prop_map(ExtensionValue::String),
+        0..4,
+    );
+    let data = prop_oneof![
+        Just((None, None)),
+        Just((Some("application/xml".to_owned()), None)),
+        any::<i32>().prop_map(|n| (
+            Some("application/json".to_owned()),
+            Some(Data::Json(Bytes::from(format!("{{\"n\":{n}}}"))))
+        )),
+        "[ -~]{1,32}".prop_map(|s| (Some("text/plain".to_owned()), Some(Data::Text(s)))),
+        prop::collection::vec(any::<u8>(), 1..32).prop_map(|b| (
+            Some("application/octet-stream".to_owned()),
+            Some(Data::Binary(Bytes::from(b)))
+        )),
+    ];
+    let times = prop::option::of(prop_oneof![
+        Just("2024-01-02T03:04:05Z"),
+        Just("1985-04-12T23:20:50.52+01:00")
+    ]);
+    (
+        "[A-Za-z0-9._-]{1,16}",
+        prop_oneof!["/[a-z0-9/]{0,16}", "urn:[a-z]{1,8}:[a-z0-9]{1,8}"],
+        "[a-z][a-z.]{0,16}",
+        prop::option::of("[ -~]{1,16}"),
+        times,
+        prop::option::of("https://example\\.com/[a-z]{1,8}"),
+        extensions,
+        data,
+    )
+        .prop_map(
+            |(id, source, ty, subject, time, dataschema, extensions, (datacontenttype, data))| {
+                let mut event = CloudEvent::new(id, source, ty);
+                event.subject = subject;
+                event.time = time.map(str::to_owned);
+                event.dataschema = dataschema;
+                event.extensions = extensions;
+                event.datacontenttype = datacontenttype;
+                event.data = data;
+                event
+            },
+        )
+}
+
+fn roundtrip(event: &CloudEvent, mode: MqttMode) -> CloudEvent {
+    let encoded = encode(event, mode).expect("encodable");
+    let message = MqttMessage {
+        topic: "t",
+        payload: &encoded.payload,
+        content_type: encoded.content_type.as_deref(),
+        user_properties: &encoded.user_properties,
+    };
+    decode(message, &wrapper()).expect("decodable")
+}
+
+proptest! {
+    #[test]
+    fn binary_and_structured_modes_round_trip(event in events()) {
+        event.validate().expect("the generator makes valid events");
+        let from_binary = roundtrip(&event, MqttMode::Binary);
+        prop_assert_eq!(&from_binary, &event);
+        prop_assert_eq!(&roundtrip(&from_binary, MqttMode::Structured), &event);
+        prop_assert_eq!(&roundtrip(&roundtrip(&event, MqttMode::Structured), MqttMode::Binary), &event);
+    }
+}

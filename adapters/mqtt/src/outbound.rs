@@ -1,0 +1,245 @@
+//! The MQTT outbound: a `tower::Service<Event>` that publishes each event and answers only
+//! when the broker acknowledged that very publish (PUBACK for QoS 1, PUBCOMP for QoS 2;
+//! written to the socket for QoS 0), so the source acknowledges its own message only then.
+//!
+//! Failures, as [`DeliveryError`]s: a topic the template cannot render, an event too large
+//! or a refusal by the broker is `Rejected` (dead-lettered upstream); not connected, a lost
+//! connection with the outcome unknown or a full queue is `Unavailable` (retried upstream,
+//! so a message may arrive twice: at-least-once); no answer within `confirm_timeout_ms` is
+//! `Timeout`.
+
+mod correlator;
+mod driver;
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio_util::sync::{CancellationToken, DropGuard, PollSemaphore};
+use tower::Service;
+
+use switchyard_core::event::Event;
+use switchyard_core::health::ReadinessCheck;
+use switchyard_core::template::TopicTemplate;
+use switchyard_core::{BoxError, DeliveryError};
+
+use crate::backoff::Backoff;
+use crate::config::{BrokerAddress, MqttMode, MqttOutboundConfig};
+use crate::connection::{self, Client, Settings};
+use crate::convert;
+use crate::error::{EncodeError, rejected, unavailable};
+use correlator::{Correlator, Failure};
+use driver::Driver;
+
+/// Publishes events to an MQTT broker; cheap to clone. The connection closes when the last
+/// clone is dropped.
+#[derive(Debug)]
+pub struct MqttOutbound {
+    shared: Arc<Shared>,
+    /// Bounds publishes awaiting the broker's acknowledgement (`inflight`).
+    permits: PollSemaphore,
+    /// Taken in `poll_ready`, carried by the next `call`.
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+/// What every clone shares.
+#[derive(Debug)]
+struct Shared {
+    name: String,
+    template: TopicTemplate,
+    qos: u8,
+    retain: bool,
+    mode: MqttMode,
+    max_packet_size: u32,
+    confirm_timeout: Duration,
+    client: Client,
+    correlator: Arc<Mutex<Correlator>>,
+    connected: watch::Receiver<bool>,
+    /// Stops the connection task when the last clone goes.
+    _driver: DropGuard,
+}
+
+impl MqttOutbound {
+    /// Validates `config` and starts connecting to the broker in a background task; must be
+    /// called inside a tokio runtime. Returns at once: until the connection is up, deliveries
+    /// fail as unavailable and `ready` stays false ([`MqttOutbound::connected`] waits for it).
+    pub fn connect(
+        name: &str,
+        config: &MqttOutboundConfig,
+        ready: ReadinessCheck,
+    ) -> Result<MqttOutbound, Vec<String>> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            vec![format!(
+                "outbounds.{name}: the MQTT outbound must be started inside a tokio runtime"
+            )]
+        })?;
+        let errors = config.validate(&format!("outbounds.{name}"));
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let address = BrokerAddress::parse(&config.url).map_err(|e| vec![e])?;
+        let template = TopicTemplate::parse(&config.topic).map_err(|e| vec![e])?;
+        let (client, events) = connection::open(&settings(name, config, address));
+        let correlator = Arc::new(Mutex::new(Correlator::default()));
+        let (connected_tx, connected) = watch::channel(false);
+        ready.set(false);
+        let driver = Driver {
+            outbound: name.to_owned(),
+            events,
+            client: client.clone(),
+            correlator: correlator.clone(),
+            ready,
+            connected: connected_tx,
+            reconnect: Backoff::new(&config.reconnect),
+        };
+        let stop = CancellationToken::new();
+        runtime.spawn(driver.run(stop.clone()));
+        let shared = Shared {
+            name: name.to_owned(),
+            template,
+            qos: config.qos,
+            retain: config.retain,
+            mode: config.effective_mode(),
+            max_packet_size: config.max_packet_size,
+            confirm_timeout: Duration::from_millis(config.confirm_timeout_ms),
+            client,
+            correlator,
+            connected,
+            _driver: stop.drop_guard(),
+        };
+        let permits = Arc::new(Semaphore::new(usize::from(config.inflight)));
+        Ok(MqttOutbound {
+            shared: Arc::new(shared),
+            permits: PollSemaphore::new(permits),
+            permit: None,
+        })
+    }
+
+    /// Whether the connection to the broker is up.
+    pub fn is_connected(&self) -> bool {
+        *self.shared.connected.borrow()
+    }
+
+    /// Waits until the connection to the broker is up.
+    pub async fn connected(&self) {
+        let mut connected = self.shared.connected.clone();
+        // Fails only if the connection task is gone, which cannot happen while we exist.
+        let _ = connected.wait_for(|up| *up).await;
+    }
+}
+
+/// A clean session: nothing the outbound sends needs to outlive its connection, because
+/// whatever was in flight when it dropped is failed back to its source.
+fn settings(name: &str, config: &MqttOutboundConfig, address: BrokerAddress) -> Settings {
+    Settings {
+        address,
+        client_id: config.client_id_for(name),
+        version: config.version,
+        keep_alive: Duration::from_secs(config.keep_alive_s.into()),
+        clean_start: true,
+        session_expiry_s: 0,
+        max_packet_size: config.max_packet_size,
+        receive_maximum: None,
+        outgoing_inflight: config.inflight,
+        manual_acks: false,
+        credentials: config
+            .username
+            .clone()
+            .map(|user| (user, config.password.clone().unwrap_or_default())),
+        // One slot per permit, and room for the odd extra (a delivery that timed out frees its
+        // permit while its publish may still be queued; beyond this, deliveries fail fast).
+        request_capacity: usize::from(config.inflight) + 16,
+    }
+}
+
+impl Clone for MqttOutbound {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            permits: self.permits.clone(),
+            permit: None,
+        }
+    }
+}
+
+impl Service<Event> for MqttOutbound {
+    type Response = ();
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<(), BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        if self.permit.is_none() {
+            // Waits at most about `confirm_timeout`: every permit holder finishes by then.
+            match std::task::ready!(self.permits.poll_acquire(cx)) {
+                Some(permit) => self.permit = Some(permit),
+                None => return Poll::Ready(Err(unavailable(&self.shared.name, "outbound closed"))),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, event: Event) -> Self::Future {
+        let permit = self.permit.take();
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let result = shared.publish(event).await;
+            drop(permit);
+            result
+        })
+    }
+}
+
+impl Shared {
+    async fn publish(&self, mut event: Event) -> Result<(), BoxError> {
+        // `{topic}` in the outbound's template means the topic the route delivers to.
+        event.origin.topic = event.topic.clone();
+        let topic = self
+            .template
+            .render(&event)
+            .map_err(|e| rejected(&self.name, format!("topic template: {e}")))?;
+        let encoded = convert::encode(&event.cloud, self.mode)
+            .map_err(|e| rejected(&self.name, e.to_string()))?;
+        let size = encoded.packet_size(&topic);
+        if size > self.max_packet_size as usize {
+            let max = self.max_packet_size;
+            return Err(rejected(
+                &self.name,
+                EncodeError::TooLarge { size, max }.to_string(),
+            ));
+        }
+        let confirmation = self
+            .correlator
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .submit(|| {
+                self.client
+                    .try_publish(&topic, self.qos, self.retain, encoded)
+            })
+            .map_err(|failure| self.failure(failure))?;
+        match tokio::time::timeout(self.confirm_timeout, confirmation).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(failure))) => Err(self.failure(failure)),
+            Ok(Err(_)) => Err(unavailable(&self.name, "the connection task stopped")),
+            Err(_) => Err(Box::new(DeliveryError::Timeout {
+                sink: self.name.clone(),
+                timeout: self.confirm_timeout,
+            })),
+        }
+    }
+
+    fn failure(&self, failure: Failure) -> BoxError {
+        match failure {
+            Failure::Unavailable(reason) => unavailable(&self.name, reason),
+            Failure::Busy(reason) => unavailable(
+                &self.name,
+                format!("the broker refused the publish: {reason}"),
+            ),
+            Failure::Refused(reason) => rejected(
+                &self.name,
+                format!("the broker refused the publish: {reason}"),
+            ),
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The sinks a config names: the hub plus every outbound. Checking builds stand-ins (no
+//! connection); running connects for real.
+
+use std::collections::HashMap;
+
+use tower::util::BoxCloneSyncService;
+
+use switchyard_amqp::AmqpOutbound;
+use switchyard_core::health::Readiness;
+use switchyard_core::hub::Hub;
+use switchyard_core::hub_sink::HubSink;
+use switchyard_core::pipeline::{NullSink, Sink};
+use switchyard_http::webhook::Webhook;
+use switchyard_mqtt::MqttOutbound;
+
+use super::HUB_SINK;
+use crate::config::{Config, InboundConfig, OutboundConfig};
+
+/// Validates every outbound and returns stand-in sinks under their names, for compiling routes.
+pub(super) fn placeholders(
+    config: &Config,
+    hub: &Hub,
+    errors: &mut Vec<String>,
+) -> HashMap<String, Sink> {
+    let mut sinks = with_hub(hub);
+    for (name, outbound) in &config.outbounds {
+        let path = format!("outbounds.{name}");
+        if name == HUB_SINK {
+            errors.push(format!("{path}: `hub` is the built-in hub's name"));
+            continue;
+        }
+        let found = match outbound {
+            OutboundConfig::Webhook(cfg) => Webhook::new(name, cfg)
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| format!("{path}.{e}"))
+                .collect(),
+            OutboundConfig::Mqtt(cfg) => cfg.validate(&path),
+            OutboundConfig::Amqp(cfg) => cfg.validate(&path),
+        };
+        errors.extend(found);
+        sinks.insert(name.clone(), BoxCloneSyncService::new(NullSink));
+    }
+    sinks
+}
+
+/// Validates every inbound and its dead-letter sink.
+pub(super) fn check_inbounds(
+    config: &Config,
+    sinks: &HashMap<String, Sink>,
+    errors: &mut Vec<String>,
+) {
+    for (name, entry) in &config.inbounds {
+        let path = format!("inbounds.{name}");
+        if name == super::HTTP_INBOUND {
+            errors.push(format!("{path}: `http` is the HTTP family's inbound name"));
+        }
+        errors.extend(match &entry.kind {
+            InboundConfig::Mqtt(cfg) => cfg.validate(&path),
+            InboundConfig::Amqp(cfg) => cfg.validate(&path),
+        });
+        if let Some(dl) = &entry.dead_letter
+            && !sinks.contains_key(dl)
+        {
+            errors.push(format!("{path}.dead_letter: no outbound named `{dl}`"));
+        }
+    }
+}
+
+/// Connects every outbound (inside the runtime: broker outbounds start their connection tasks).
+pub(super) fn connect(
+    config: &Config,
+    hub: &Hub,
+    readiness: &Readiness,
+) -> Result<HashMap<String, Sink>, Vec<String>> {
+    let mut sinks = with_hub(hub);
+    let mut errors = Vec::new();
+    for (name, outbound) in &config.outbounds {
+        let ready = || readiness.register(&format!("outbound:{name}"));
+        let sink = match outbound {
+            OutboundConfig::Webhook(cfg) => Webhook::new(name, cfg).map(BoxCloneSyncService::new),
+            OutboundConfig::Mqtt(cfg) => {
+                MqttOutbound::connect(name, cfg, ready()).map(BoxCloneSyncService::new)
+            }
+            OutboundConfig::Amqp(cfg) => {
+                AmqpOutbound::connect(name, cfg, ready()).map(BoxCloneSyncService::new)
+            }
+        };
+        match sink {
+            Ok(sink) => drop(sinks.insert(name.clone(), sink)),
+            Err(es) => errors.extend(es.into_iter().map(|e| format!("outbounds.{name}: {e}"))),
+        }
+    }
+    if errors.is_empty() {
+        Ok(sinks)
+    } else {
+        Err(errors)
+    }
+}
+
+fn with_hub(hub: &Hub) -> HashMap<String, Sink> {
+    let mut sinks: HashMap<String, Sink> = HashMap::new();
+    sinks.insert(
+        HUB_SINK.into(),
+        BoxCloneSyncService::new(HubSink::new(hub.clone())),
+    );
+    sinks
+}
