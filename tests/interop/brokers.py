@@ -8,6 +8,8 @@ message on stderr (for example when fewer messages than expected arrived before 
   mqtt-sub  FILTER COUNT TIMEOUT [--ready FILE]
   amqp-pub  EXCHANGE ROUTING_KEY COUNT MODE     MODE: binary | structured | raw
   amqp-get  QUEUE COUNT TIMEOUT
+  amqp-setup EXCHANGE QUEUE BINDING_KEY   declares a topic exchange and a queue bound to it
+  amqp-delete EXCHANGE QUEUE
 """
 
 import base64
@@ -140,6 +142,28 @@ def amqp_get(queue, count, timeout):
         sys.exit(f"got {len(got)} of {count} messages from {queue}")
 
 
+def amqp_setup(exchange, queue, key):
+    import pika
+    conn = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    ch = conn.channel()
+    if exchange:
+        ch.exchange_declare(exchange, exchange_type="topic", durable=True)
+    ch.queue_declare(queue, durable=True)
+    if exchange:
+        ch.queue_bind(queue, exchange, routing_key=key)
+    conn.close()
+
+
+def amqp_delete(exchange, queue):
+    import pika
+    conn = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    ch = conn.channel()
+    ch.queue_delete(queue)
+    if exchange:
+        ch.exchange_delete(exchange)
+    conn.close()
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "mqtt-pub":
@@ -151,6 +175,10 @@ def main():
         amqp_pub(args[0], args[1], int(args[2]), args[3])
     elif cmd == "amqp-get":
         amqp_get(args[0], int(args[1]), float(args[2]))
+    elif cmd == "amqp-setup":
+        amqp_setup(args[0], args[1], args[2])
+    elif cmd == "amqp-delete":
+        amqp_delete(args[0], args[1])
     else:
         sys.exit(f"unknown command {cmd}")
 

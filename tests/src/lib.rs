@@ -5,6 +5,7 @@ pub mod browser;
 pub mod client;
 pub mod gateway;
 pub mod proxy;
+pub mod python;
 pub mod receiver;
 pub mod sse;
 

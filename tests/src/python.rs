@@ -1,0 +1,117 @@
+//! Runs the independent broker clients of `tests/interop/brokers.py` (paho-mqtt, pika).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn script() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/interop/brokers.py")
+}
+
+/// A name no other test run uses (topics, queues, exchanges).
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000
+    )
+}
+
+/// Runs `brokers.py args…` to completion; panics with its stderr unless it exits 0. Returns
+/// the JSON lines it printed.
+pub fn run(args: &[&str]) -> Vec<serde_json::Value> {
+    let out = Command::new("python3")
+        .arg(script())
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "brokers.py {args:?} failed ({}): {} (scripts/test.sh installs paho-mqtt and pika)",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_lines(&out.stdout)
+}
+
+fn parse_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+/// A running MQTT subscriber (paho-mqtt), already subscribed when `start` returns.
+#[derive(Debug)]
+pub struct MqttSubscriber {
+    child: Option<Child>,
+    ready: PathBuf,
+}
+
+impl MqttSubscriber {
+    pub async fn start(filter: &str, count: usize, timeout: Duration) -> Self {
+        let ready = std::env::temp_dir().join(unique("mqtt-sub-ready"));
+        let child = Command::new("python3")
+            .arg(script())
+            .args([
+                "mqtt-sub",
+                filter,
+                &count.to_string(),
+                &timeout.as_secs_f64().to_string(),
+                "--ready",
+            ])
+            .arg(&ready)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let path = ready.clone();
+        crate::eventually(Duration::from_secs(20), "paho subscriber ready", || {
+            let path = path.clone();
+            async move { path.exists().then_some(()) }
+        })
+        .await;
+        Self {
+            child: Some(child),
+            ready,
+        }
+    }
+
+    /// Waits for the subscriber to finish; the messages it got, panicking if too few.
+    pub async fn messages(mut self) -> Vec<serde_json::Value> {
+        let child = self.child.take().expect("running");
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .expect("join")
+            .expect("wait");
+        assert!(
+            out.status.success(),
+            "paho subscriber: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        parse_lines(&out.stdout)
+    }
+}
+
+impl Drop for MqttSubscriber {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_file(&self.ready);
+    }
+}
+
+/// Decodes a base64 payload field.
+pub fn payload(message: &serde_json::Value, field: &str) -> Vec<u8> {
+    use base64::Engine;
+    let text = message[field].as_str().expect("base64 field");
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .expect("base64")
+}
