@@ -55,6 +55,10 @@ python3 -c 'import cloudevents, paho.mqtt, pika' 2>/dev/null || {
 }
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 
-log "running tests"
 export CI="${CI:-}"
-cargo nextest run --workspace --no-fail-fast "$@"
+# Everything but the fault tests, in parallel; then the fault tests alone, one at a time,
+# because they restart the machine's RabbitMQ and Mosquitto under whatever else is running.
+log "running tests"
+cargo nextest run --workspace --no-fail-fast -E 'not binary(faults)' "$@"
+log "running fault tests (brokers restarted and killed)"
+cargo nextest run -p switchyard-e2e --no-fail-fast -j 1 -E 'binary(faults)' "$@"

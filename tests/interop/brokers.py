@@ -8,6 +8,9 @@ message on stderr (for example when fewer messages than expected arrived before 
   mqtt-sub  FILTER COUNT TIMEOUT [--ready FILE]
   amqp-pub  EXCHANGE ROUTING_KEY COUNT MODE     MODE: binary | structured | raw
   amqp-get  QUEUE COUNT TIMEOUT
+  mqtt-pub-many TOPIC COUNT INTERVAL_MS   structured v5 events with ids f-0..f-N, QoS 1, riding out
+                                       broker restarts; prints {"acked": [ids]} once all are acked
+  amqp-drain QUEUE IDLE_S               reads until the queue stays empty for IDLE_S seconds
   amqp-setup EXCHANGE QUEUE BINDING_KEY   declares a topic exchange and a queue bound to it
   amqp-delete EXCHANGE QUEUE
 """
@@ -106,7 +109,7 @@ def amqp_pub(exchange, key, count, mode):
     ch.confirm_delivery()
     for i in range(count):
         attrs, data = event(i, mode)
-        if mode == "binary":
+        if mode in ("binary", "binary-unique"):
             headers = {f"cloudEvents_{k}": v for k, v in attrs.items()}
             props = pika.BasicProperties(content_type="application/json", headers=headers, delivery_mode=2)
             body = json.dumps(data)
@@ -143,6 +146,7 @@ def amqp_get(queue, count, timeout):
 
 
 def amqp_setup(exchange, queue, key):
+    """With EXCHANGE "" only the queue is declared (the default exchange routes by its name)."""
     import pika
     conn = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
     ch = conn.channel()
@@ -164,6 +168,66 @@ def amqp_delete(exchange, queue):
     conn.close()
 
 
+def mqtt_pub_many(topic, count, interval_ms):
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    client = mqtt_client(mqtt.MQTTv5)
+    client.reconnect_delay_set(min_delay=0.1, max_delay=1)
+    client.max_inflight_messages_set(100)
+    client.connect(*MQTT)
+    client.loop_start()
+    props = Properties(PacketTypes.PUBLISH)
+    props.ContentType = "application/cloudevents+json"
+
+    def send(i):
+        body = json.dumps({"specversion": "1.0", "id": f"f-{i}", "source": "/faults", "type": "t", "data": i})
+        return (time.time(), client.publish(topic, body, qos=1, properties=props))
+
+    def acked(info):
+        try:
+            return info.is_published()
+        except RuntimeError:  # published while disconnected: paho gave up on it
+            return None
+
+    flights = {}
+    for i in range(count):
+        flights[i] = send(i)
+        time.sleep(interval_ms / 1000)
+    # Resend what the broker has not acknowledged (a restart loses unacknowledged publishes);
+    # duplicates are fine, the ids of acknowledged ones are what the checker needs.
+    done = set()
+    deadline = time.time() + 90
+    while len(done) < count and time.time() < deadline:
+        for i, (sent_at, info) in list(flights.items()):
+            if i in done:
+                continue
+            state = acked(info)
+            if state:
+                done.add(i)
+            elif client.is_connected() and (state is None or time.time() - sent_at > 5):
+                flights[i] = send(i)
+        time.sleep(0.05)
+    client.loop_stop()
+    print(json.dumps({"acked": [f"f-{i}" for i in sorted(done)]}), flush=True)
+
+
+def amqp_drain(queue, idle_s):
+    import pika
+    conn = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    ch = conn.channel()
+    last = time.time()
+    while time.time() - last < idle_s:
+        method, props, body = ch.basic_get(queue, auto_ack=True)
+        if method is None:
+            time.sleep(0.05)
+            continue
+        last = time.time()
+        headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in (props.headers or {}).items()}
+        print(json.dumps({"headers": headers, "message_id": props.message_id}, default=str), flush=True)
+    conn.close()
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "mqtt-pub":
@@ -175,6 +239,10 @@ def main():
         amqp_pub(args[0], args[1], int(args[2]), args[3])
     elif cmd == "amqp-get":
         amqp_get(args[0], int(args[1]), float(args[2]))
+    elif cmd == "mqtt-pub-many":
+        mqtt_pub_many(args[0], int(args[1]), float(args[2]))
+    elif cmd == "amqp-drain":
+        amqp_drain(args[0], float(args[1]))
     elif cmd == "amqp-setup":
         amqp_setup(args[0], args[1], args[2])
     elif cmd == "amqp-delete":

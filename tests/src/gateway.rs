@@ -97,6 +97,13 @@ impl Gateway {
         self.child.as_ref().expect("running").id()
     }
 
+    /// Kills the process with SIGKILL: no drain, no acks, nothing flushed.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("running");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
     /// Sends SIGTERM and waits for the process to exit; returns its exit code.
     pub fn terminate(&mut self) -> Option<i32> {
         let mut child = self.child.take().expect("running");

@@ -1,6 +1,7 @@
 //! Test fixtures for end-to-end tests: the real `switchyard` binary on 127.0.0.1:0, a small HTTP
 //! client, an SSE reader, a webhook receiver, and waiting on conditions with deadlines.
 
+pub mod brokers;
 pub mod browser;
 pub mod client;
 pub mod gateway;
