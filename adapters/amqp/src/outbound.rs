@@ -67,17 +67,18 @@ impl AmqpOutbound {
     ) -> Result<Self, Vec<String>> {
         ready.set(false);
         let mut errors = config.validate("");
-        let routing_key = RoutingKeyTemplate::parse(&config.routing_key);
-        let exchange = short_string("exchange", &config.exchange);
         let runtime = tokio::runtime::Handle::try_current();
         if runtime.is_err() {
             errors.push("AmqpOutbound::connect must be called inside a tokio runtime".into());
         }
-        let (Ok(routing_key), Ok(exchange), Ok(runtime), true) =
-            (routing_key, exchange, runtime, errors.is_empty())
-        else {
+        let (Ok(runtime), true) = (runtime, errors.is_empty()) else {
             return Err(errors);
         };
+        // Validation checked both; these only turn the text into runtime values.
+        let routing_key = RoutingKeyTemplate::parse(&config.routing_key)
+            .map_err(|e| vec![format!("routing_key: {e}")])?;
+        let exchange = short_string("exchange", &config.exchange)
+            .map_err(|e| vec![format!("exchange: {e}")])?;
         let (sender, receiver) = watch::channel(None);
         let publish_failed = Arc::new(Notify::new());
         let task = link::Manager {
@@ -90,20 +91,14 @@ impl AmqpOutbound {
         };
         runtime.spawn(task.run());
         Ok(Self {
-            inner: Arc::new(Inner {
-                name: name.to_owned(),
-                exchange,
+            inner: Arc::new(Inner::new(
+                name,
+                config,
                 routing_key,
-                encode: EncodeOptions {
-                    mode: config.mode,
-                    prefix: config.header_prefix,
-                    persistent: config.persistent,
-                },
-                mandatory: config.mandatory,
-                confirm_timeout: Duration::from_millis(config.confirm_timeout_ms),
-                link: receiver,
+                exchange,
+                receiver,
                 publish_failed,
-            }),
+            )),
         })
     }
 }
@@ -136,6 +131,30 @@ impl Service<Event> for AmqpOutbound {
 }
 
 impl Inner {
+    fn new(
+        name: &str,
+        config: &AmqpOutboundConfig,
+        routing_key: RoutingKeyTemplate,
+        exchange: ShortString,
+        link: watch::Receiver<Option<Link>>,
+        publish_failed: Arc<Notify>,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            exchange,
+            routing_key,
+            encode: EncodeOptions {
+                mode: config.mode,
+                prefix: config.header_prefix,
+                persistent: config.persistent,
+            },
+            mandatory: config.mandatory,
+            confirm_timeout: Duration::from_millis(config.confirm_timeout_ms),
+            link,
+            publish_failed,
+        }
+    }
+
     async fn publish(&self, event: &Event) -> Result<(), DeliveryError> {
         // Events that can never be published are refused whatever the connection's state.
         let routing_key = self
@@ -143,14 +162,7 @@ impl Inner {
             .render(event)
             .map_err(|e| self.rejected(e))?;
         let message = convert::encode(&event.cloud, self.encode).map_err(|e| self.rejected(e))?;
-        let link = self.link.borrow().clone();
-        let Some(link) = link else {
-            return Err(self.unavailable("not connected to the broker"));
-        };
-        if link.blocked() {
-            // A resource alarm: publishes would hang until the confirm timeout.
-            return Err(self.unavailable("the broker is blocking publishers (resource alarm)"));
-        }
+        let link = self.current_link()?;
         let options = BasicPublishOptions {
             mandatory: self.mandatory,
             immediate: false,
@@ -178,6 +190,19 @@ impl Inner {
             }
             Ok(Ok(confirmation)) => self.confirmed(confirmation, &routing_key),
         }
+    }
+
+    /// The channel to publish on, or why there is none to use right now.
+    fn current_link(&self) -> Result<Link, DeliveryError> {
+        let link = self.link.borrow().clone();
+        let Some(link) = link else {
+            return Err(self.unavailable("not connected to the broker"));
+        };
+        if link.blocked() {
+            // A resource alarm: publishes would hang until the confirm timeout.
+            return Err(self.unavailable("the broker is blocking publishers (resource alarm)"));
+        }
+        Ok(link)
     }
 
     fn confirmed(
@@ -211,5 +236,34 @@ impl Inner {
             reason: reason.into(),
             retry_after: Some(RETRY_AFTER),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn is_a_sink() {
+        fn sink<S>()
+        where
+            S: Service<Event, Response = (), Error = BoxError> + Clone + Send + Sync + 'static,
+            S::Future: Send,
+        {
+        }
+        sink::<AmqpOutbound>();
+    }
+
+    #[test]
+    fn connecting_outside_a_runtime_is_an_error() {
+        let config: AmqpOutboundConfig = serde_json::from_value(serde_json::json!({
+            "url": "amqp://localhost", "exchange": "x", "routing_key": "a.#"
+        }))
+        .expect("valid shape");
+        let readiness = switchyard_core::health::Readiness::default();
+        let errors =
+            AmqpOutbound::connect("o", &config, readiness.register("o")).expect_err("fails");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("routing_key: "), "{errors:?}");
     }
 }

@@ -2,8 +2,12 @@
 //! never skip, when it is not running. Every test uses its own exchanges and queues, which
 //! expire on their own if a test dies before deleting them.
 
+#[path = "amqp/dead_letter.rs"]
+mod dead_letter;
 #[path = "amqp/inbound.rs"]
 mod inbound;
+#[path = "amqp/messages.rs"]
+mod messages;
 #[path = "amqp/outbound.rs"]
 mod outbound;
 #[path = "amqp/support.rs"]

@@ -5,7 +5,9 @@
 use lapin::types::MAX_SHORT_STRING_LENGTH;
 use lapin::uri::AMQPUri;
 
-use super::{AmqpInboundConfig, AmqpOutboundConfig, ExchangeConfig, QueueType, TopologyConfig};
+use super::{
+    AmqpInboundConfig, AmqpOutboundConfig, ExchangeConfig, QueueConfig, QueueType, TopologyConfig,
+};
 use crate::convert::WrapTemplate;
 use crate::outbound::RoutingKeyTemplate;
 
@@ -105,7 +107,26 @@ fn validate_topology(report: &mut Report<'_>, queue_name: &str, topology: &Topol
     if let Some(exchange) = &topology.exchange {
         report.check_exchange("topology.exchange", exchange);
     }
-    let queue = &topology.queue;
+    validate_queue(report, &topology.queue);
+    let declared = topology.exchange.as_ref().map(|e| e.name.as_str());
+    for (i, binding) in topology.bindings.iter().enumerate() {
+        let key = format!("topology.bindings[{i}]");
+        match binding.exchange.as_deref().or(declared) {
+            None => report.error(
+                &format!("{key}.exchange"),
+                "missing, and topology.exchange declares none",
+            ),
+            Some("") => report.error(
+                &format!("{key}.exchange"),
+                "the default exchange cannot be bound",
+            ),
+            Some(name) => report.check_short(&format!("{key}.exchange"), name),
+        }
+        report.check_short(&format!("{key}.routing_key"), &binding.routing_key);
+    }
+}
+
+fn validate_queue(report: &mut Report<'_>, queue: &QueueConfig) {
     if let Some(dlx) = &queue.dead_letter_exchange {
         report.check_short("topology.queue.dead_letter_exchange", dlx);
     }
@@ -126,25 +147,6 @@ fn validate_topology(report: &mut Report<'_>, queue_name: &str, topology: &Topol
             "topology.queue.queue_type",
             "quorum queues must be durable and not auto_delete",
         );
-    }
-    for (i, binding) in topology.bindings.iter().enumerate() {
-        let key = format!("topology.bindings[{i}]");
-        let exchange = binding
-            .exchange
-            .as_deref()
-            .or(topology.exchange.as_ref().map(|e| e.name.as_str()));
-        match exchange {
-            None => report.error(
-                &format!("{key}.exchange"),
-                "missing, and topology.exchange declares none",
-            ),
-            Some("") => report.error(
-                &format!("{key}.exchange"),
-                "the default exchange cannot be bound",
-            ),
-            Some(name) => report.check_short(&format!("{key}.exchange"), name),
-        }
-        report.check_short(&format!("{key}.routing_key"), &binding.routing_key);
     }
 }
 
@@ -181,8 +183,8 @@ impl AmqpOutboundConfig {
 mod tests {
     use super::super::*;
 
-    fn inbound(yaml: serde_json::Value) -> AmqpInboundConfig {
-        serde_json::from_value(yaml).expect("valid shape")
+    fn inbound(json: serde_json::Value) -> AmqpInboundConfig {
+        serde_json::from_value(json).expect("valid shape")
     }
 
     #[test]

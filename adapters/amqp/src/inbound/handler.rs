@@ -158,30 +158,36 @@ impl Handler {
                 (label, acker.ack(BasicAckOptions::default()).await)
             }
             Outcome::Requeue { after, reason } => {
-                let delay = after.clamp(
-                    self.requeue_delay,
-                    MAX_REQUEUE_DELAY.max(self.requeue_delay),
-                );
-                tracing::debug!(inbound = %self.name, %reason, ?delay, "delivery failed; requeueing");
-                tokio::select! {
-                    () = self.shutdown.cancelled() => {}
-                    () = tokio::time::sleep(delay) => {}
-                }
-                let requeue = BasicNackOptions {
-                    requeue: true,
-                    ..BasicNackOptions::default()
-                };
-                ("requeued", acker.nack(requeue).await)
+                ("requeued", self.requeue(acker, after, &reason).await)
             }
             Outcome::Reject { reason } => {
                 let label = if decoded { "rejected" } else { "undecodable" };
                 tracing::info!(inbound = %self.name, %reason, "rejecting message to the queue's dead-letter exchange");
-                (
-                    label,
-                    acker.reject(BasicRejectOptions { requeue: false }).await,
-                )
+                let reject = BasicRejectOptions { requeue: false };
+                (label, acker.reject(reject).await)
             }
         };
+        self.record(label, result);
+    }
+
+    /// Holds the message for the requeue delay (cut short by shutdown), then hands it back.
+    async fn requeue(&self, acker: &Acker, after: Duration, reason: &str) -> lapin::Result<bool> {
+        let longest = MAX_REQUEUE_DELAY.max(self.requeue_delay);
+        let delay = after.clamp(self.requeue_delay, longest);
+        tracing::debug!(inbound = %self.name, %reason, ?delay, "delivery failed; requeueing");
+        tokio::select! {
+            () = self.shutdown.cancelled() => {}
+            () = tokio::time::sleep(delay) => {}
+        }
+        let requeue = BasicNackOptions {
+            requeue: true,
+            ..BasicNackOptions::default()
+        };
+        acker.nack(requeue).await
+    }
+
+    /// Counts a settlement the broker got.
+    fn record(&self, label: &'static str, result: lapin::Result<bool>) {
         match result {
             Ok(true) => {
                 metrics::counter!("switchyard_inbound_messages_total", "inbound" => self.name.clone(), "outcome" => label)
@@ -190,10 +196,10 @@ impl Handler {
             // The channel died with its connection: the broker redelivers the message to the
             // next session (a duplicate if it had been delivered; at-least-once).
             Ok(false) => {
-                tracing::debug!(inbound = %self.name, outcome = label, "channel gone before settling; the broker will redeliver")
+                tracing::debug!(inbound = %self.name, outcome = label, "channel gone before settling; the broker will redeliver");
             }
             Err(e) => {
-                tracing::warn!(inbound = %self.name, outcome = label, error = %e, "settling failed; the broker will redeliver")
+                tracing::warn!(inbound = %self.name, outcome = label, error = %e, "settling failed; the broker will redeliver");
             }
         }
     }

@@ -179,6 +179,8 @@ async fn unroutable_events_are_rejected() {
         }
         other => panic!("expected Rejected, got {other:?}"),
     }
+    // Auto-delete only fires once a binding is removed; this exchange never had one.
+    Broker::connect().await.delete_exchange(&exchange).await;
 }
 
 #[tokio::test]
@@ -195,6 +197,7 @@ async fn unusable_routing_keys_are_rejected() {
             "{subject}: {err}"
         );
     }
+    Broker::connect().await.delete_exchange(&exchange).await;
 }
 
 #[tokio::test]
@@ -260,5 +263,31 @@ async fn the_outbound_reconnects_after_losing_its_connection() {
     published.await;
     assert!(readiness.report().0);
     assert!(broker.ready_count(&queue).await >= 2, "at least once");
+    broker.delete_queue(&queue).await;
+}
+
+#[tokio::test]
+async fn a_channel_closed_by_a_broker_error_is_reopened() {
+    let broker = Broker::connect().await;
+    let exchange = unique("out-missing");
+    let (outbound, _readiness) = outbound("missing", &exchange, json!({"declare": null})).await;
+    // Publishing to a missing exchange makes the broker close the channel (404).
+    let err = outbound
+        .clone()
+        .oneshot(sample("a"))
+        .await
+        .expect_err("no such exchange");
+    assert!(
+        matches!(delivery_error(&err), DeliveryError::Unavailable { .. }),
+        "{err}"
+    );
+
+    let queue = bound_queue(&broker, &exchange, "#").await;
+    let published = poll_some("a publish confirmed on a new channel", || {
+        let outbound = outbound.clone();
+        async move { outbound.oneshot(sample("b")).await.ok() }
+    });
+    published.await;
+    assert_eq!(broker.ready_count(&queue).await, 1);
     broker.delete_queue(&queue).await;
 }

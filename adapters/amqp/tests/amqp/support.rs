@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lapin::options::{
-    BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
+    BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
@@ -146,6 +146,13 @@ impl Broker {
         let _ = self
             .channel
             .queue_delete(name.into(), QueueDeleteOptions::default())
+            .await;
+    }
+
+    pub async fn delete_exchange(&self, name: &str) {
+        let _ = self
+            .channel
+            .exchange_delete(name.into(), ExchangeDeleteOptions::default())
             .await;
     }
 }

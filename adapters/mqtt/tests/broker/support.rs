@@ -29,6 +29,11 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 /// Fails the test (in CI or not) when Mosquitto is not reachable: a skipped broker test would
 /// pass silently and prove nothing.
 pub async fn require_broker() {
+    // Logs of the adapter under test, shown for failing tests (RUST_LOG=switchyard_mqtt=debug).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let reachable = timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(BROKER)).await;
     assert!(
         matches!(reachable, Ok(Ok(_))),
@@ -95,10 +100,10 @@ impl Recorder {
     /// Waits until at least `n` events were confirmed, and returns them.
     pub async fn wait_for(&self, n: usize) -> Vec<Event> {
         let mut count = self.count.subscribe();
-        within(&format!("{n} delivered events"), count.wait_for(|c| *c >= n))
-            .await
-            .expect("recorder alive");
-        self.delivered()
+        let reached = timeout(DEADLINE, count.wait_for(|c| *c >= n)).await;
+        let delivered = self.delivered();
+        assert!(reached.is_ok(), "timed out waiting for {n} delivered events; {} were delivered in {} calls", delivered.len(), self.calls());
+        delivered
     }
 
     async fn answer(&self, event: Event, script: &(dyn Fn(usize, &Event) -> Answer + Send + Sync)) -> Result<(), BoxError> {
