@@ -32,8 +32,11 @@ pub struct MqttInboundConfig {
     /// Topic filters to subscribe to (`+` and `#` wildcards; `$share/GROUP/FILTER` for a
     /// shared subscription, which spreads the messages over every client of the group).
     pub subscribe: Vec<String>,
-    /// Maximum QoS requested for the subscriptions: 0, 1 (default) or 2. QoS 0 messages are
-    /// delivered at most once; QoS 1 and 2 are acknowledged only after the pipeline confirmed.
+    /// Maximum QoS requested for the subscriptions: 0 or 1 (default). QoS 0 messages are
+    /// delivered at most once; QoS 1 messages (QoS 2 publishes arrive as QoS 1) are
+    /// acknowledged only after the pipeline confirmed, so none is lost. QoS 2 is refused:
+    /// deliveries onwards are at-least-once anyway, and rumqttc cannot resume a QoS 2
+    /// exchange after a reconnect (bytebeamio/rumqtt#664: the connection fails forever).
     #[serde(default = "default_qos")]
     pub qos: u8,
     /// MQTT 5: how long, in seconds, the broker keeps the session (subscriptions and

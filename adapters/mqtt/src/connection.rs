@@ -90,45 +90,52 @@ impl std::fmt::Debug for EventLoop {
 
 /// Creates the client and its event loop; nothing connects until the event loop is polled.
 pub fn open(settings: &Settings) -> (Client, EventLoop) {
+    match settings.version {
+        MqttVersion::V5 => open_v5(settings),
+        MqttVersion::V311 => open_v311(settings),
+    }
+}
+
+fn open_v5(settings: &Settings) -> (Client, EventLoop) {
     let Settings {
         address, client_id, ..
     } = settings;
-    match settings.version {
-        MqttVersion::V5 => {
-            let mut options = v5::MqttOptions::new(client_id, &address.host, address.port);
-            options
-                .set_keep_alive(settings.keep_alive)
-                .set_clean_start(settings.clean_start)
-                .set_session_expiry_interval(Some(settings.session_expiry_s))
-                .set_max_packet_size(Some(settings.max_packet_size))
-                .set_receive_maximum(settings.receive_maximum)
-                .set_outgoing_inflight_upper_limit(settings.outgoing_inflight)
-                .set_manual_acks(settings.manual_acks);
-            if let Some((username, password)) = &settings.credentials {
-                options.set_credentials(username, password);
-            }
-            let (client, events) = v5::AsyncClient::new(options, settings.request_capacity);
-            (Client::V5(client), EventLoop::V5(Box::new(events)))
-        }
-        MqttVersion::V311 => {
-            let mut options = rumqttc::MqttOptions::new(client_id, &address.host, address.port);
-            // 3.1.1 cannot tell the broker our limit, and a packet over rumqttc's limit fails
-            // the connection; the broker would then redeliver it forever. So accept any size
-            // here and let the inbound dead-letter an oversized message instead.
-            let incoming = MQTT_MAX_PACKET_SIZE as usize;
-            options
-                .set_keep_alive(settings.keep_alive)
-                .set_clean_session(settings.clean_start)
-                .set_max_packet_size(incoming, settings.max_packet_size as usize)
-                .set_inflight(settings.outgoing_inflight.max(1))
-                .set_manual_acks(settings.manual_acks);
-            if let Some((username, password)) = &settings.credentials {
-                options.set_credentials(username, password);
-            }
-            let (client, events) = rumqttc::AsyncClient::new(options, settings.request_capacity);
-            (Client::V311(client), EventLoop::V311(Box::new(events)))
-        }
+    let mut options = v5::MqttOptions::new(client_id, &address.host, address.port);
+    options
+        .set_keep_alive(settings.keep_alive)
+        .set_clean_start(settings.clean_start)
+        .set_session_expiry_interval(Some(settings.session_expiry_s))
+        .set_max_packet_size(Some(settings.max_packet_size))
+        .set_receive_maximum(settings.receive_maximum)
+        .set_outgoing_inflight_upper_limit(settings.outgoing_inflight)
+        .set_manual_acks(settings.manual_acks);
+    if let Some((username, password)) = &settings.credentials {
+        options.set_credentials(username, password);
     }
+    let (client, events) = v5::AsyncClient::new(options, settings.request_capacity);
+    (Client::V5(client), EventLoop::V5(Box::new(events)))
+}
+
+fn open_v311(settings: &Settings) -> (Client, EventLoop) {
+    let Settings {
+        address, client_id, ..
+    } = settings;
+    let mut options = rumqttc::MqttOptions::new(client_id, &address.host, address.port);
+    // 3.1.1 cannot tell the broker our limit, and a packet over rumqttc's limit fails the
+    // connection; the broker would then redeliver it forever. So accept any size here and let
+    // the inbound dead-letter an oversized message instead.
+    let incoming = MQTT_MAX_PACKET_SIZE as usize;
+    options
+        .set_keep_alive(settings.keep_alive)
+        .set_clean_session(settings.clean_start)
+        .set_max_packet_size(incoming, settings.max_packet_size as usize)
+        .set_inflight(settings.outgoing_inflight.max(1))
+        .set_manual_acks(settings.manual_acks);
+    if let Some((username, password)) = &settings.credentials {
+        options.set_credentials(username, password);
+    }
+    let (client, events) = rumqttc::AsyncClient::new(options, settings.request_capacity);
+    (Client::V311(client), EventLoop::V311(Box::new(events)))
 }
 
 impl Client {

@@ -1,11 +1,12 @@
 //! The MQTT inbound: subscribes, delivers each message through the pipeline, and acknowledges
 //! it to the broker only once the pipeline confirmed it (or it was dead-lettered), in the
-//! order the messages arrived. Unacknowledged QoS 1/2 messages stay with the broker's
-//! persistent session and come back after a reconnect or a restart: at-least-once delivery.
+//! order the messages arrived. Unacknowledged QoS 1 messages stay with the broker's persistent
+//! session and come back after a reconnect or a restart: at-least-once delivery.
 //!
-//! Two tasks share the work: the [`poller`] drives the connection (and nothing else, since
-//! rumqttc must be polled continuously), the [`dispatcher`] runs deliveries and sends acks.
-//! They meet in a bounded channel (messages) and a watch channel (the [`Session`]).
+//! Two tasks share the work: the poller (`inbound/poller.rs`) drives the connection and
+//! nothing else, since rumqttc must be polled continuously; the dispatcher
+//! (`inbound/dispatcher.rs`) runs deliveries and sends acks. They meet in a bounded channel
+//! (messages) and a watch channel (the connection's `Session`).
 //!
 //! Metric: `switchyard_inbound_messages_total{inbound, outcome}`, outcome one of `acked`
 //! (delivered), `dead_lettered` (refused for good, taken by the dead-letter sink),
@@ -22,13 +23,12 @@ mod poller;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use switchyard_core::health::ReadinessCheck;
 use switchyard_core::pipeline::{Pipeline, Sink};
 
-use crate::backoff::Backoff;
 use crate::config::{BrokerAddress, MqttInboundConfig};
 use crate::connection::{self, Client, Message, Settings};
 use crate::convert::Wrapper;
@@ -75,52 +75,85 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     ready.set(false);
-    let (settings, wrapper) = match prepare(&name, &config) {
-        Ok(prepared) => prepared,
-        Err(errors) => {
-            for error in errors {
-                tracing::error!(inbound = %name, %error, "invalid MQTT inbound settings; not starting");
-            }
-            return;
-        }
+    let Some((settings, wrapper)) = prepare(&name, &config) else {
+        return;
     };
-    let inflight = usize::from(config.inflight);
     let (client, events) = connection::open(&settings);
-    let (session_tx, session_rx) = watch::channel(Session::default());
-    let (arrival_tx, arrival_rx) = mpsc::channel(inflight);
-    let poller = Poller {
-        inbound: name.clone(),
+    let (poller_links, dispatcher_links) = links(usize::from(config.inflight));
+    let poller = Poller::new(
+        name.clone(),
+        &config,
         events,
-        client: client.clone(),
-        filters: config.subscribe.clone(),
-        qos: config.qos,
-        arrivals: arrival_tx,
-        session: session_tx,
-        ready: ready.clone(),
-        reconnect: Backoff::new(&config.reconnect),
-        shutdown: shutdown.clone(),
-    };
+        client.clone(),
+        poller_links,
+        ready.clone(),
+        shutdown.clone(),
+    );
     let stop_polling = CancellationToken::new();
     let poller = tokio::spawn(poller.run(stop_polling.clone()));
-    let delivery = Arc::new(Delivery {
-        inbound: name.clone(),
-        pipeline,
-        dead_letter,
-        wrapper,
-        max_payload: config.max_packet_size as usize,
-        retry: config.retry.clone(),
-    });
-    let dispatcher = Dispatcher::new(client.clone(), delivery, arrival_rx, session_rx, inflight);
-    dispatcher
-        .run(&shutdown, Duration::from_millis(config.shutdown_grace_ms))
-        .await;
+    let delivery = Delivery::new(name.clone(), &config, pipeline, dead_letter, wrapper);
+    let inflight = usize::from(config.inflight);
+    let dispatcher = Dispatcher::new(
+        client.clone(),
+        Arc::new(delivery),
+        dispatcher_links,
+        inflight,
+    );
+    let grace = Duration::from_millis(config.shutdown_grace_ms);
+    dispatcher.run(&shutdown, grace).await;
     ready.set(false);
     disconnect(&client, poller, &stop_polling).await;
     tracing::info!(inbound = %name, "MQTT inbound stopped");
 }
 
-/// Turns the settings into connection settings and the compiled wrap templates.
-fn prepare(name: &str, config: &MqttInboundConfig) -> Result<(Settings, Wrapper), Vec<String>> {
+/// The poller's ends of the channels between the two tasks.
+#[derive(Debug)]
+struct PollerLinks {
+    arrivals: mpsc::Sender<Arrival>,
+    session: watch::Sender<Session>,
+    /// Signalled by the dispatcher while rumqttc's request queue refuses its acks.
+    acks_stalled: Arc<Notify>,
+}
+
+/// The dispatcher's ends of the channels between the two tasks.
+#[derive(Debug)]
+struct DispatcherLinks {
+    arrivals: mpsc::Receiver<Arrival>,
+    session: watch::Receiver<Session>,
+    acks_stalled: Arc<Notify>,
+}
+
+/// Messages flow through a channel as deep as `inflight`; the session is watched.
+fn links(inflight: usize) -> (PollerLinks, DispatcherLinks) {
+    let (arrivals_tx, arrivals_rx) = mpsc::channel(inflight);
+    let (session_tx, session_rx) = watch::channel(Session::default());
+    let acks_stalled = Arc::new(Notify::new());
+    let poller = PollerLinks {
+        arrivals: arrivals_tx,
+        session: session_tx,
+        acks_stalled: acks_stalled.clone(),
+    };
+    let dispatcher = DispatcherLinks {
+        arrivals: arrivals_rx,
+        session: session_rx,
+        acks_stalled,
+    };
+    (poller, dispatcher)
+}
+
+/// Turns the settings into connection settings and the compiled wrap templates; logs what
+/// is wrong with them instead.
+fn prepare(name: &str, config: &MqttInboundConfig) -> Option<(Settings, Wrapper)> {
+    let prepared = compile(name, config);
+    if let Err(errors) = &prepared {
+        for error in errors {
+            tracing::error!(inbound = %name, %error, "invalid MQTT inbound settings; not starting");
+        }
+    }
+    prepared.ok()
+}
+
+fn compile(name: &str, config: &MqttInboundConfig) -> Result<(Settings, Wrapper), Vec<String>> {
     let errors = config.validate(&format!("inbounds.{name}"));
     if !errors.is_empty() {
         return Err(errors);
@@ -149,10 +182,11 @@ fn prepare(name: &str, config: &MqttInboundConfig) -> Result<(Settings, Wrapper)
             .username
             .clone()
             .map(|user| (user, config.password.clone().unwrap_or_default())),
-        // Room for every ack that can be pending at once (one per permit, plus the messages
-        // the channel holds) and a few subscribes: an ack must never find it full, since the
-        // dispatcher would then have to wait for the poller, which may be waiting for it.
-        request_capacity: 2 * inflight + 16,
+        // Acks wait here until the poller's next turn writes them. With a broker that honours
+        // our Receive Maximum, `inflight` plus the channel's messages is the most that can
+        // wait; Mosquitto 2.0.11 sends a whole new window per ack, so leave room for its
+        // queue too. Entries cost memory only while used.
+        request_capacity: 64 * inflight + 1024,
     };
     Ok((settings, wrapper))
 }

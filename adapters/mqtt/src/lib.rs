@@ -2,7 +2,8 @@
 //! message only after the pipeline confirmed it (in the order the messages arrived, as MQTT
 //! requires), and an outbound whose deliveries are confirmed only by the broker's PUBACK or
 //! PUBCOMP for that very publish. Both speak MQTT 5 (CloudEvents binary and structured modes)
-//! and MQTT 3.1.1 (structured mode), and wrap plain payloads in new events.
+//! and MQTT 3.1.1 (structured mode); the inbound wraps payloads that are not CloudEvents in
+//! new events.
 
 mod backoff;
 mod config;
@@ -13,8 +14,6 @@ pub mod inbound;
 mod outbound;
 
 pub use config::{
-    BackoffConfig, BrokerAddress, MqttInboundConfig, MqttMode, MqttOutboundConfig, MqttVersion,
-    WrapConfig,
+    BackoffConfig, MqttInboundConfig, MqttMode, MqttOutboundConfig, MqttVersion, WrapConfig,
 };
-pub use error::EncodeError;
 pub use outbound::MqttOutbound;

@@ -7,6 +7,9 @@
 //! connection with the outcome unknown or a full queue is `Unavailable` (retried upstream,
 //! so a message may arrive twice: at-least-once); no answer within `confirm_timeout_ms` is
 //! `Timeout`.
+//!
+//! Metric: `switchyard_outbound_attempts_total{outbound, result}`, result one of `confirmed`,
+//! `rejected`, `unavailable`, `timeout`.
 
 mod correlator;
 mod driver;
@@ -27,7 +30,7 @@ use switchyard_core::{BoxError, DeliveryError};
 
 use crate::backoff::Backoff;
 use crate::config::{BrokerAddress, MqttMode, MqttOutboundConfig};
-use crate::connection::{self, Client, Settings};
+use crate::connection::{self, Client, EventLoop, Settings};
 use crate::convert;
 use crate::error::{EncodeError, rejected, unavailable};
 use correlator::{Correlator, Failure};
@@ -82,20 +85,7 @@ impl MqttOutbound {
         let address = BrokerAddress::parse(&config.url).map_err(|e| vec![e])?;
         let template = TopicTemplate::parse(&config.topic).map_err(|e| vec![e])?;
         let (client, events) = connection::open(&settings(name, config, address));
-        let correlator = Arc::new(Mutex::new(Correlator::default()));
-        let (connected_tx, connected) = watch::channel(false);
-        ready.set(false);
-        let driver = Driver {
-            outbound: name.to_owned(),
-            events,
-            client: client.clone(),
-            correlator: correlator.clone(),
-            ready,
-            connected: connected_tx,
-            reconnect: Backoff::new(&config.reconnect),
-        };
-        let stop = CancellationToken::new();
-        runtime.spawn(driver.run(stop.clone()));
+        let driver = start_driver(&runtime, name, config, events, client.clone(), ready);
         let shared = Shared {
             name: name.to_owned(),
             template,
@@ -105,9 +95,9 @@ impl MqttOutbound {
             max_packet_size: config.max_packet_size,
             confirm_timeout: Duration::from_millis(config.confirm_timeout_ms),
             client,
-            correlator,
-            connected,
-            _driver: stop.drop_guard(),
+            correlator: driver.correlator,
+            connected: driver.connected,
+            _driver: driver.stop.drop_guard(),
         };
         let permits = Arc::new(Semaphore::new(usize::from(config.inflight)));
         Ok(MqttOutbound {
@@ -127,6 +117,43 @@ impl MqttOutbound {
         let mut connected = self.shared.connected.clone();
         // Fails only if the connection task is gone, which cannot happen while we exist.
         let _ = connected.wait_for(|up| *up).await;
+    }
+}
+
+/// The handles to a running connection task.
+struct DriverHandles {
+    correlator: Arc<Mutex<Correlator>>,
+    connected: watch::Receiver<bool>,
+    stop: CancellationToken,
+}
+
+/// Spawns the task that drives the connection.
+fn start_driver(
+    runtime: &tokio::runtime::Handle,
+    name: &str,
+    config: &MqttOutboundConfig,
+    events: EventLoop,
+    client: Client,
+    ready: ReadinessCheck,
+) -> DriverHandles {
+    let correlator = Arc::new(Mutex::new(Correlator::default()));
+    let (connected_tx, connected) = watch::channel(false);
+    ready.set(false);
+    let driver = Driver {
+        outbound: name.to_owned(),
+        events,
+        client,
+        correlator: correlator.clone(),
+        ready,
+        connected: connected_tx,
+        reconnect: Backoff::new(&config.reconnect),
+    };
+    let stop = CancellationToken::new();
+    runtime.spawn(driver.run(stop.clone()));
+    DriverHandles {
+        correlator,
+        connected,
+        stop,
     }
 }
 
@@ -186,6 +213,7 @@ impl Service<Event> for MqttOutbound {
         Box::pin(async move {
             let result = shared.publish(event).await;
             drop(permit);
+            shared.count(&result);
             result
         })
     }
@@ -227,6 +255,19 @@ impl Shared {
                 timeout: self.confirm_timeout,
             })),
         }
+    }
+
+    /// `switchyard_outbound_attempts_total{outbound, result}`, as the webhook counts.
+    fn count(&self, result: &Result<(), BoxError>) {
+        let label = match result.as_ref().map_err(|e| DeliveryError::find(e.as_ref())) {
+            Ok(()) => "confirmed",
+            Err(Some(DeliveryError::Rejected { .. })) => "rejected",
+            Err(Some(DeliveryError::Unavailable { .. })) => "unavailable",
+            Err(Some(DeliveryError::Timeout { .. })) => "timeout",
+            Err(_) => "error",
+        };
+        metrics::counter!("switchyard_outbound_attempts_total", "outbound" => self.name.clone(), "result" => label)
+            .increment(1);
     }
 
     fn failure(&self, failure: Failure) -> BoxError {

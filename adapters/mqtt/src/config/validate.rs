@@ -16,6 +16,8 @@ const MIN_PACKET_SIZE: u32 = 65_536;
 /// rumqttc refuses shorter keep-alives for MQTT 5 (and panics on them).
 const MIN_KEEP_ALIVE_S: u16 = 5;
 const DEFAULT_PORT: u16 = 1883;
+const INBOUND_QOS_2: &str = "must be 0 or 1: QoS 2 buys nothing here (deliveries onwards are at-least-once) \
+     and rumqttc cannot resume a QoS 2 exchange after a reconnect (bytebeamio/rumqtt#664)";
 
 /// The broker's host and port, parsed from `url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,13 +96,19 @@ impl MqttInboundConfig {
         for (i, filter) in self.subscribe.iter().enumerate() {
             errors.check(&format!("subscribe[{i}]"), check_subscription(filter));
         }
-        errors.check("qos", check_qos(self.qos));
+        if self.qos > 1 {
+            errors.push("qos", INBOUND_QOS_2);
+        }
         errors.check("keep_alive_s", check_keep_alive(self.keep_alive_s));
         errors.check("max_packet_size", check_packet_size(self.max_packet_size));
         if self.inflight == 0 {
             errors.push("inflight", "must be at least 1");
         }
-        check_credentials(&mut errors, self.username.as_ref(), self.password.as_ref());
+        check_credentials(
+            &mut errors,
+            self.username.is_some(),
+            self.password.is_some(),
+        );
         errors.check("retry", check_backoff(&self.retry));
         errors.check("reconnect", check_backoff(&self.reconnect));
         if let Err(wrap_errors) = Wrapper::compile(&self.wrap, "broker") {
@@ -137,7 +145,11 @@ impl MqttOutboundConfig {
         if self.inflight == 0 {
             errors.push("inflight", "must be at least 1");
         }
-        check_credentials(&mut errors, self.username.as_ref(), self.password.as_ref());
+        check_credentials(
+            &mut errors,
+            self.username.is_some(),
+            self.password.is_some(),
+        );
         errors.check("reconnect", check_backoff(&self.reconnect));
         errors.into_vec()
     }
@@ -233,12 +245,8 @@ fn check_backoff(backoff: &BackoffConfig) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn check_credentials(
-    errors: &mut Errors<'_>,
-    username: Option<&String>,
-    password: Option<&String>,
-) {
-    if password.is_some() && username.is_none() {
+fn check_credentials(errors: &mut Errors<'_>, username: bool, password: bool) {
+    if password && !username {
         errors.push("password", "needs a username");
     }
 }

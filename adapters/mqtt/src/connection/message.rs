@@ -59,7 +59,7 @@ impl Message {
 }
 
 pub(super) fn from_v5(event: rumqttc::v5::Event) -> Polled {
-    use packet5::{Packet, PubAckReason, PubCompReason, PubRecReason, SubscribeReasonCode};
+    use packet5::{Packet, SubscribeReasonCode};
     let incoming = match event {
         rumqttc::v5::Event::Outgoing(outgoing) => return from_outgoing(outgoing),
         rumqttc::v5::Event::Incoming(incoming) => incoming,
@@ -77,32 +77,41 @@ pub(super) fn from_v5(event: rumqttc::v5::Event) -> Polled {
                 .map(|code| format!("{code:?}"))
                 .collect(),
         },
+        ack => from_v5_ack(ack),
+    }
+}
+
+/// The broker's answers to our publishes, with their MQTT 5 reason codes.
+fn from_v5_ack(packet: packet5::Packet) -> Polled {
+    use packet5::{Packet, PubAckReason, PubCompReason, PubRecReason};
+    let refused = |pkid, reason: String, transient| Polled::Refused {
+        pkid,
+        reason,
+        transient,
+    };
+    match packet {
         Packet::PubAck(puback) => match puback.reason {
             PubAckReason::Success | PubAckReason::NoMatchingSubscribers => {
                 Polled::Confirmed { pkid: puback.pkid }
             }
-            reason => Polled::Refused {
-                pkid: puback.pkid,
-                reason: format!("PUBACK {reason:?}"),
-                transient: reason == PubAckReason::QuotaExceeded,
-            },
+            reason => refused(
+                puback.pkid,
+                format!("PUBACK {reason:?}"),
+                reason == PubAckReason::QuotaExceeded,
+            ),
         },
         Packet::PubRec(pubrec) => match pubrec.reason {
             PubRecReason::Success | PubRecReason::NoMatchingSubscribers => Polled::Other,
-            reason => Polled::Refused {
-                pkid: pubrec.pkid,
-                reason: format!("PUBREC {reason:?}"),
-                transient: reason == PubRecReason::QuotaExceeded,
-            },
+            reason => refused(
+                pubrec.pkid,
+                format!("PUBREC {reason:?}"),
+                reason == PubRecReason::QuotaExceeded,
+            ),
         },
         Packet::PubComp(pubcomp) => match pubcomp.reason {
             PubCompReason::Success => Polled::Confirmed { pkid: pubcomp.pkid },
             // The broker lost track of the exchange: the message's fate is unknown.
-            reason => Polled::Refused {
-                pkid: pubcomp.pkid,
-                reason: format!("PUBCOMP {reason:?}"),
-                transient: true,
-            },
+            reason => refused(pubcomp.pkid, format!("PUBCOMP {reason:?}"), true),
         },
         _ => Polled::Other,
     }

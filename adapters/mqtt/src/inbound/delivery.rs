@@ -17,7 +17,7 @@ use switchyard_core::pipeline::{Delivered, Pipeline, Sink, deliver};
 use switchyard_core::settle::{Settlement, dead_letter_copy, settle, undecodable};
 
 use crate::backoff::Backoff;
-use crate::config::BackoffConfig;
+use crate::config::{BackoffConfig, MqttInboundConfig};
 use crate::connection::Message;
 use crate::convert::{self, MqttMessage, Wrapper};
 
@@ -58,25 +58,49 @@ impl Outcome {
     }
 }
 
+/// A received message as an event.
+enum Decoded {
+    Event(Event),
+    /// Not a valid CloudEvent: the event that carries it to the dead-letter sink.
+    Undecodable(Event),
+}
+
 /// What every delivery of one inbound shares.
 #[derive(Debug)]
 pub struct Delivery {
     pub inbound: Arc<str>,
-    pub pipeline: Pipeline,
-    pub dead_letter: Option<Sink>,
-    pub wrapper: Wrapper,
+    pipeline: Pipeline,
+    dead_letter: Option<Sink>,
+    wrapper: Wrapper,
     /// Larger payloads are dead-lettered without their bytes (MQTT 3.1.1 cannot tell the
     /// broker our limit, so they can arrive).
-    pub max_payload: usize,
-    pub retry: BackoffConfig,
+    max_payload: usize,
+    retry: BackoffConfig,
 }
 
 impl Delivery {
+    pub fn new(
+        inbound: Arc<str>,
+        config: &MqttInboundConfig,
+        pipeline: Pipeline,
+        dead_letter: Option<Sink>,
+        wrapper: Wrapper,
+    ) -> Self {
+        Self {
+            inbound,
+            pipeline,
+            dead_letter,
+            wrapper,
+            max_payload: config.max_packet_size as usize,
+            retry: config.retry.clone(),
+        }
+    }
+
     /// Delivers `message` until it settles or `stop` is cancelled between two attempts.
     pub async fn run(&self, message: &Message, stop: &CancellationToken) -> Outcome {
         let event = match self.decode(message) {
-            Ok(event) => event,
-            Err(undecodable) => {
+            Decoded::Event(event) => event,
+            Decoded::Undecodable(undecodable) => {
                 return self
                     .dead_letter(undecodable, Outcome::Undecodable, stop)
                     .await;
@@ -93,18 +117,17 @@ impl Delivery {
         }
     }
 
-    /// The event, or the event that carries an undecodable message to the dead-letter sink.
-    fn decode(&self, message: &Message) -> Result<Event, Event> {
+    fn decode(&self, message: &Message) -> Decoded {
         let payload = message.payload();
         let Ok(topic) = message.topic() else {
-            return Err(self.undecodable("", payload.clone(), "the topic is not UTF-8"));
+            return self.undecodable("", payload.clone(), "the topic is not UTF-8");
         };
         if payload.len() > self.max_payload {
             let reason = format!(
                 "the {}-byte payload exceeds max_packet_size; its bytes are not kept",
                 payload.len()
             );
-            return Err(self.undecodable(topic, Bytes::new(), &reason));
+            return self.undecodable(topic, Bytes::new(), &reason);
         }
         let mqtt = MqttMessage {
             topic,
@@ -113,13 +136,13 @@ impl Delivery {
             user_properties: message.user_properties(),
         };
         match convert::decode(mqtt, &self.wrapper) {
-            Ok(cloud) => Ok(Event::new(cloud, self.inbound.clone(), topic)),
-            Err(e) => Err(self.undecodable(topic, payload.clone(), &e.to_string())),
+            Ok(cloud) => Decoded::Event(Event::new(cloud, self.inbound.clone(), topic)),
+            Err(e) => self.undecodable(topic, payload.clone(), &e.to_string()),
         }
     }
 
-    fn undecodable(&self, topic: &str, payload: Bytes, reason: &str) -> Event {
-        undecodable(&self.inbound, topic, payload, reason)
+    fn undecodable(&self, topic: &str, payload: Bytes, reason: &str) -> Decoded {
+        Decoded::Undecodable(undecodable(&self.inbound, topic, payload, reason))
     }
 
     /// Hands `event` (already carrying its reason) to the dead-letter sink, retrying like a

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::ack_queue::AckQueue;
 use super::delivery::{Delivery, Outcome};
-use super::{Arrival, Session};
+use super::{Arrival, DispatcherLinks, Session};
 use crate::connection::{Client, Message};
 
 /// How soon an ack that rumqttc's full request queue refused is tried again.
@@ -37,7 +37,7 @@ struct Pending {
 /// What a delivery task hands back.
 #[derive(Debug)]
 struct Finished {
-    /// Its place in the ack queue (QoS 1 and 2 messages of the current connection).
+    /// Its place in the ack queue, if it needs an ack on the current connection.
     seq: Option<u64>,
     outcome: Outcome,
     permit: OwnedSemaphorePermit,
@@ -61,6 +61,8 @@ pub struct Dispatcher {
     retries: CancellationToken,
     /// An ack was refused by a full request queue and must be tried again.
     ack_retry: bool,
+    /// Tells the poller, which may be waiting for us, that acks are backed up.
+    acks_stalled: Arc<Notify>,
 }
 
 /// One turn of the dispatcher's loop.
@@ -76,10 +78,14 @@ impl Dispatcher {
     pub fn new(
         client: Client,
         delivery: Arc<Delivery>,
-        arrivals: mpsc::Receiver<Arrival>,
-        session: watch::Receiver<Session>,
+        links: DispatcherLinks,
         inflight: usize,
     ) -> Self {
+        let DispatcherLinks {
+            arrivals,
+            session,
+            acks_stalled,
+        } = links;
         Self {
             client,
             delivery,
@@ -92,6 +98,7 @@ impl Dispatcher {
             generations: Vec::new(),
             retries: CancellationToken::new(),
             ack_retry: false,
+            acks_stalled,
         }
     }
 
@@ -187,18 +194,18 @@ impl Dispatcher {
         self.ack_retry = false;
         while let Some(head) = self.queue.front_done() {
             if head.settled {
-                // Checked and sent under the session lock, so no ack slips into rumqttc's queue
-                // after the poller marked the connection down (it then discards that queue).
+                // An ack belongs on the connection its message came on. Once that is gone
+                // there is nothing to ack: the broker redelivers the message if the session
+                // survives. Checked and sent under the session lock, so no ack slips into
+                // rumqttc's queue after the poller marked the connection down (it then
+                // discards that queue).
                 let session = self.session.borrow();
-                if session.connected
-                    && session.generation == head.generation
-                    && self.client.try_ack(&head.message).is_err()
-                {
+                let its_connection = session.connected && session.generation == head.generation;
+                if its_connection && self.client.try_ack(&head.message).is_err() {
                     self.ack_retry = true;
+                    self.acks_stalled.notify_waiters();
                     return;
                 }
-                // Otherwise its connection is gone: it cannot be acked any more, and the broker
-                // redelivers it if the session survives.
             }
             self.queue.pop_front();
         }

@@ -6,41 +6,68 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use switchyard_core::health::ReadinessCheck;
 
-use super::{Arrival, Session};
+use super::{Arrival, PollerLinks};
 use crate::backoff::Backoff;
+use crate::config::MqttInboundConfig;
 use crate::connection::{Client, EventLoop, Polled};
 use crate::error::ConnectionError;
 
 #[derive(Debug)]
 pub struct Poller {
-    pub inbound: Arc<str>,
-    pub events: EventLoop,
-    pub client: Client,
-    pub filters: Vec<String>,
-    pub qos: u8,
-    pub arrivals: mpsc::Sender<Arrival>,
-    pub session: watch::Sender<Session>,
-    pub ready: ReadinessCheck,
-    pub reconnect: Backoff,
+    inbound: Arc<str>,
+    events: EventLoop,
+    client: Client,
+    filters: Vec<String>,
+    qos: u8,
+    links: PollerLinks,
+    ready: ReadinessCheck,
+    reconnect: Backoff,
     /// Cancelled when the inbound shuts down: our own DISCONNECT then ends the loop.
-    pub shutdown: CancellationToken,
+    shutdown: CancellationToken,
 }
 
 impl Poller {
-    /// Polls until our DISCONNECT is written after shutdown, or until `stop` (a hard stop).
+    pub fn new(
+        inbound: Arc<str>,
+        config: &MqttInboundConfig,
+        events: EventLoop,
+        client: Client,
+        links: PollerLinks,
+        ready: ReadinessCheck,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            inbound,
+            events,
+            client,
+            filters: config.subscribe.clone(),
+            qos: config.qos,
+            links,
+            ready,
+            reconnect: Backoff::new(&config.reconnect),
+            shutdown,
+        }
+    }
+
+    /// Polls until the broker closed the connection after our DISCONNECT (sent at shutdown),
+    /// or until `stop` (a hard stop).
     pub async fn run(mut self, stop: CancellationToken) {
+        let mut disconnecting = false;
         loop {
             let polled = tokio::select! {
                 _ = stop.cancelled() => break,
                 polled = self.events.poll() => polled,
             };
             match polled {
-                Ok(Polled::Disconnecting) if self.shutdown.is_cancelled() => break,
+                // Waiting for the broker to close the connection, rather than closing it at
+                // once, means it has read everything before the DISCONNECT, our last acks
+                // included: a quick restart cannot take the session over before it has.
+                Ok(Polled::Disconnecting) => disconnecting = self.shutdown.is_cancelled(),
+                Err(_) if disconnecting => break,
                 Ok(Polled::Connected { session_present }) => self.on_connected(session_present),
                 Ok(Polled::Subscribed { refused }) => self.on_subscribed(&refused),
                 Ok(Polled::Message(message)) => self.forward(message).await,
@@ -53,11 +80,11 @@ impl Poller {
             }
         }
         self.ready.set(false);
-        self.session.send_modify(|s| s.connected = false);
+        self.links.session.send_modify(|s| s.connected = false);
     }
 
     fn on_connected(&mut self, session_present: bool) {
-        self.session.send_modify(|s| {
+        self.links.session.send_modify(|s| {
             s.generation += 1;
             s.connected = true;
             s.resumed = session_present;
@@ -66,8 +93,7 @@ impl Poller {
         // The broker forgets subscriptions with a clean session, and re-subscribing to a
         // resumed one is harmless: subscribe on every connect (bytebeamio/rumqtt#250).
         if self.client.try_subscribe(&self.filters, self.qos).is_err() {
-            tracing::error!(inbound = %self.inbound, "could not queue the subscribe request; reconnecting");
-            self.events.forget_pending();
+            self.drop_connection("the subscribe request could not be queued");
         }
     }
 
@@ -88,31 +114,45 @@ impl Poller {
 
     /// Hands a message to the dispatcher, waiting while it is at its `inflight` limit.
     async fn forward(&mut self, message: crate::connection::Message) {
-        let generation = self.session.borrow().generation;
-        if self
-            .arrivals
-            .send(Arrival {
-                generation,
-                message,
-            })
-            .await
-            .is_err()
-        {
-            // The dispatcher stopped taking messages (shutdown). Unacknowledged, the message
-            // stays with the broker for the next start.
-            tracing::debug!(inbound = %self.inbound, "message left unacknowledged during shutdown");
+        let generation = self.links.session.borrow().generation;
+        let acks_stalled = self.links.acks_stalled.clone();
+        tokio::select! {
+            sent = self.links.arrivals.send(Arrival { generation, message }) => {
+                if sent.is_err() {
+                    // The dispatcher stopped taking messages (shutdown). Unacknowledged, the
+                    // message stays with the broker for the next start.
+                    tracing::debug!(inbound = %self.inbound, "message left unacknowledged during shutdown");
+                }
+            }
+            // The dispatcher waits for us to drain its acks while we wait for it to take this
+            // message. Only a broker that ignores our Receive Maximum (Mosquitto 2.0.11 sends
+            // a new window per ack) can get us here; a new connection breaks the cycle, and
+            // the broker redelivers this message and every unacknowledged one.
+            _ = acks_stalled.notified() => self.drop_connection("acknowledgements cannot be queued"),
         }
+    }
+
+    /// Closes the connection at once; the next poll reconnects (and a new session generation
+    /// makes the dispatcher give up on the acks of this one).
+    fn drop_connection(&mut self, reason: &str) {
+        tracing::warn!(inbound = %self.inbound, reason, "dropping the MQTT connection; unacknowledged messages will be redelivered");
+        self.ready.set(false);
+        self.links.session.send_modify(|s| s.connected = false);
+        self.events.forget_pending();
     }
 
     /// After a connection error: marks the connection down, waits out the backoff and clears
     /// what the connection left behind. `false` when stopped meanwhile.
     async fn recover(&mut self, error: &ConnectionError, stop: &CancellationToken) -> bool {
         self.ready.set(false);
-        self.session.send_modify(|s| s.connected = false);
+        self.links.session.send_modify(|s| s.connected = false);
         let delay = self.reconnect.next_delay(Duration::ZERO);
         tracing::warn!(inbound = %self.inbound, %error, ?delay, "MQTT connection failed; reconnecting after a backoff");
+        // Shutting down, a new connection is of no use: acks are only ever sent on the
+        // connection their messages came on, and no new message would be taken.
         tokio::select! {
             _ = stop.cancelled() => return false,
+            _ = self.shutdown.cancelled() => return false,
             _ = tokio::time::sleep(delay) => {}
         }
         // The session is marked down, so no new ack enters rumqttc's queue from here on.

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
 use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
@@ -34,7 +34,11 @@ pub async fn require_broker() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let reachable = timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(BROKER)).await;
+    let reachable = timeout(
+        Duration::from_secs(3),
+        tokio::net::TcpStream::connect(BROKER),
+    )
+    .await;
     assert!(
         matches!(reachable, Ok(Ok(_))),
         "Mosquitto is not reachable on {BROKER}; start it with `mosquitto -d -c /etc/mosquitto/mosquitto.conf` (these tests need a real broker)"
@@ -102,11 +106,20 @@ impl Recorder {
         let mut count = self.count.subscribe();
         let reached = timeout(DEADLINE, count.wait_for(|c| *c >= n)).await;
         let delivered = self.delivered();
-        assert!(reached.is_ok(), "timed out waiting for {n} delivered events; {} were delivered in {} calls", delivered.len(), self.calls());
+        assert!(
+            reached.is_ok(),
+            "timed out waiting for {n} delivered events; {} were delivered in {} calls",
+            delivered.len(),
+            self.calls()
+        );
         delivered
     }
 
-    async fn answer(&self, event: Event, script: &(dyn Fn(usize, &Event) -> Answer + Send + Sync)) -> Result<(), BoxError> {
+    async fn answer(
+        &self,
+        event: Event,
+        script: &(dyn Fn(usize, &Event) -> Answer + Send + Sync),
+    ) -> Result<(), BoxError> {
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
         match script(call, &event) {
             Answer::Deliver => {}
@@ -120,7 +133,10 @@ impl Recorder {
     }
 
     /// A pipeline answering each call as `script` says.
-    pub fn pipeline(&self, script: impl Fn(usize, &Event) -> Answer + Send + Sync + 'static) -> Pipeline {
+    pub fn pipeline(
+        &self,
+        script: impl Fn(usize, &Event) -> Answer + Send + Sync + 'static,
+    ) -> Pipeline {
         let (recorder, script) = (self.clone(), Arc::new(script));
         BoxCloneSyncService::new(tower::service_fn(move |event: Event| {
             let (recorder, script) = (recorder.clone(), script.clone());
@@ -143,7 +159,11 @@ impl Recorder {
 
 fn clone_error(error: &DeliveryError) -> DeliveryError {
     match error {
-        DeliveryError::Unavailable { sink, reason, retry_after } => DeliveryError::Unavailable {
+        DeliveryError::Unavailable {
+            sink,
+            reason,
+            retry_after,
+        } => DeliveryError::Unavailable {
             sink: sink.clone(),
             reason: reason.clone(),
             retry_after: *retry_after,
@@ -180,12 +200,23 @@ pub struct RunningInbound {
 
 impl RunningInbound {
     /// Starts the inbound and waits until it is subscribed (ready).
-    pub async fn start(config: MqttInboundConfig, pipeline: Pipeline, dead_letter: Option<Sink>) -> Self {
+    pub async fn start(
+        config: MqttInboundConfig,
+        pipeline: Pipeline,
+        dead_letter: Option<Sink>,
+    ) -> Self {
         let readiness = Readiness::default();
         let ready = readiness.register("mqtt-inbound");
         let shutdown = CancellationToken::new();
         let name: Arc<str> = Arc::from("devices");
-        let task = tokio::spawn(inbound::run(name, config, pipeline, dead_letter, ready, shutdown.clone()));
+        let task = tokio::spawn(inbound::run(
+            name,
+            config,
+            pipeline,
+            dead_letter,
+            ready,
+            shutdown.clone(),
+        ));
         eventually("the inbound to be subscribed", || readiness.report().0).await;
         Self { shutdown, task }
     }
@@ -193,7 +224,9 @@ impl RunningInbound {
     /// Shuts it down and waits until it has disconnected.
     pub async fn stop(self) {
         self.shutdown.cancel();
-        within("the inbound to stop", self.task).await.expect("inbound task did not panic");
+        within("the inbound to stop", self.task)
+            .await
+            .expect("inbound task did not panic");
     }
 }
 
@@ -220,12 +253,21 @@ impl RawClient {
                 }
             }
         });
-        let mut raw = Self { client, events, poller };
-        raw.next_matching("CONNACK", |p| matches!(p, Packet::ConnAck(_))).await;
+        let mut raw = Self {
+            client,
+            events,
+            poller,
+        };
+        raw.next_matching("CONNACK", |p| matches!(p, Packet::ConnAck(_)))
+            .await;
         raw
     }
 
-    async fn next_matching(&mut self, what: &str, mut wanted: impl FnMut(&Packet) -> bool) -> Packet {
+    async fn next_matching(
+        &mut self,
+        what: &str,
+        mut wanted: impl FnMut(&Packet) -> bool,
+    ) -> Packet {
         within(what, async {
             loop {
                 let packet = self.events.recv().await.expect("raw client connected");
@@ -238,26 +280,45 @@ impl RawClient {
     }
 
     /// Publishes and waits until the broker has it (PUBACK / PUBCOMP; QoS 0: sent).
-    pub async fn publish(&mut self, topic: &str, qos: QoS, properties: PublishProperties, payload: impl Into<Bytes>) {
+    pub async fn publish(
+        &mut self,
+        topic: &str,
+        qos: QoS,
+        properties: PublishProperties,
+        payload: impl Into<Bytes>,
+    ) {
         self.client
             .publish_with_properties(topic, qos, false, payload.into(), properties)
             .await
             .expect("queued");
         match qos {
             QoS::AtMostOnce => {}
-            QoS::AtLeastOnce => drop(self.next_matching("PUBACK", |p| matches!(p, Packet::PubAck(_))).await),
-            QoS::ExactlyOnce => drop(self.next_matching("PUBCOMP", |p| matches!(p, Packet::PubComp(_))).await),
+            QoS::AtLeastOnce => drop(
+                self.next_matching("PUBACK", |p| matches!(p, Packet::PubAck(_)))
+                    .await,
+            ),
+            QoS::ExactlyOnce => drop(
+                self.next_matching("PUBCOMP", |p| matches!(p, Packet::PubComp(_)))
+                    .await,
+            ),
         }
     }
 
     pub async fn subscribe(&mut self, filter: &str) {
-        self.client.subscribe(filter, QoS::ExactlyOnce).await.expect("queued");
-        self.next_matching("SUBACK", |p| matches!(p, Packet::SubAck(_))).await;
+        self.client
+            .subscribe(filter, QoS::ExactlyOnce)
+            .await
+            .expect("queued");
+        self.next_matching("SUBACK", |p| matches!(p, Packet::SubAck(_)))
+            .await;
     }
 
     /// The next message received on a subscription.
     pub async fn next_publish(&mut self) -> rumqttc::v5::mqttbytes::v5::Publish {
-        match self.next_matching("a message", |p| matches!(p, Packet::Publish(_))).await {
+        match self
+            .next_matching("a message", |p| matches!(p, Packet::Publish(_)))
+            .await
+        {
             Packet::Publish(publish) => publish,
             _ => unreachable!("matched a publish"),
         }
@@ -273,7 +334,8 @@ impl Drop for RawClient {
 /// Publishes with MQTT 3.1.1 and waits for the PUBACK.
 pub async fn publish_v311(topic: &str, payload: impl Into<Vec<u8>>) {
     let id = format!("raw311-{}", uuid::Uuid::new_v4().simple());
-    let (client, mut eventloop) = rumqttc::AsyncClient::new(rumqttc::MqttOptions::new(id, "127.0.0.1", 1883), 10);
+    let (client, mut eventloop) =
+        rumqttc::AsyncClient::new(rumqttc::MqttOptions::new(id, "127.0.0.1", 1883), 10);
     client
         .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload)
         .await
@@ -291,5 +353,8 @@ pub async fn publish_v311(topic: &str, payload: impl Into<Vec<u8>>) {
 
 /// User properties from pairs.
 pub fn props(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }

@@ -1,3 +1,5 @@
+//! Every key's validation, and the defaults users rely on.
+
 use super::*;
 
 fn inbound(yaml_like_json: serde_json::Value) -> MqttInboundConfig {
@@ -90,7 +92,19 @@ fn inbound_errors_name_their_keys_all_at_once() {
         ],
         "{errors:#?}"
     );
-    assert!(errors.contains(&"inbounds.devices.qos: must be 0, 1 or 2".to_owned()));
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("inbounds.devices.qos: must be 0 or 1"))
+    );
+}
+
+#[test]
+fn inbound_qos_2_is_refused() {
+    let config = inbound(serde_json::json!({"url": "mqtt://h", "subscribe": ["a"], "qos": 2}));
+    let errors = config.validate("inbounds.i");
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].contains("rumqtt#664"), "{errors:?}");
 }
 
 #[test]
