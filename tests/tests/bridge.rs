@@ -48,6 +48,14 @@ fn webhook_event(r: &switchyard_e2e::receiver::Received) -> (serde_json::Value, 
     )
 }
 
+/// Webhook deliveries sorted by event id (`py-0`, `py-0`, `py-1`, ...).
+fn by_id(
+    mut events: Vec<(serde_json::Value, serde_json::Value)>,
+) -> Vec<(serde_json::Value, serde_json::Value)> {
+    events.sort_by(|a, b| a.0["id"].as_str().cmp(&b.0["id"].as_str()));
+    events
+}
+
 #[tokio::test]
 async fn mqtt_v5_binary_to_webhook() {
     let hook = Receiver::start().await;
@@ -64,9 +72,10 @@ async fn mqtt_v5_binary_to_webhook() {
         (hook.accepted().len() >= 3).then_some(())
     })
     .await;
-    for (n, r) in hook.accepted().iter().enumerate() {
-        let (attrs, data) = webhook_event(r);
-        assert_python_event(&attrs, &data, n);
+    // Messages are delivered concurrently (the acks still go out in order): sort by id.
+    let events = by_id(hook.accepted().iter().map(webhook_event).collect());
+    for (n, (attrs, data)) in events.iter().enumerate() {
+        assert_python_event(attrs, data, n);
     }
 }
 
@@ -170,9 +179,9 @@ async fn amqp_binary_and_structured_to_webhook() {
         (hook.accepted().len() >= 4).then_some(())
     })
     .await;
-    for (i, r) in hook.accepted().iter().enumerate() {
-        let (attrs, data) = webhook_event(r);
-        assert_python_event(&attrs, &data, i % 2);
+    let events = by_id(hook.accepted().iter().map(webhook_event).collect());
+    for (i, (attrs, data)) in events.iter().enumerate() {
+        assert_python_event(attrs, data, i / 2);
     }
     drop(gw);
     python::run(&["amqp-delete", &exchange, &queue]);
@@ -236,17 +245,23 @@ routes:
     // MQTT (v5 binary) → AMQP (structured): read by pika.
     python::run(&["mqtt-pub", &format!("{in_topic}/x"), "2", "v5-binary"]);
     let got = python::run(&["amqp-get", &queue_out, "2", "20"]);
-    for (n, m) in got.iter().enumerate() {
-        assert_eq!(m["content_type"], "application/cloudevents+json");
-        let event: serde_json::Value =
-            serde_json::from_slice(&python::payload(m, "body")).expect("json");
-        assert_python_event(&event, &event["data"], n);
+    let mut events: Vec<serde_json::Value> = got
+        .iter()
+        .map(|m| {
+            assert_eq!(m["content_type"], "application/cloudevents+json");
+            serde_json::from_slice(&python::payload(m, "body")).expect("json")
+        })
+        .collect();
+    events.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    for (n, event) in events.iter().enumerate() {
+        assert_python_event(event, &event["data"], n);
     }
 
     // AMQP (binary headers) → MQTT (v5 binary): read by paho.
     let sub = MqttSubscriber::start(&format!("{out_topic}/#"), 2, T).await;
     python::run(&["amqp-pub", &exchange, "to-mqtt.k", "2", "binary"]);
-    let got = sub.messages().await;
+    let mut got = sub.messages().await;
+    got.sort_by(|a, b| a["topic"].as_str().cmp(&b["topic"].as_str()));
     for (n, m) in got.iter().enumerate() {
         assert_eq!(m["topic"], format!("{out_topic}/sensor-{n}"));
         let data: serde_json::Value =
