@@ -26,12 +26,11 @@ use lapin::types::{AMQPValue, FieldTable, LongString};
 
 use switchyard_core::cloudevent::http::data_from_body;
 use switchyard_core::cloudevent::{
-    CloudEvent, Data, DecodeError, ExtensionValue, SPEC_VERSION, json,
+    AttributeSet, CloudEvent, Data, DecodeError, ExtensionValue, SPEC_VERSION, json,
 };
 
 use crate::config::{AmqpMode, HeaderPrefix};
 use crate::error::{EncodeError, short_string};
-use headers::Attributes;
 pub(crate) use wrap::{WrapContext, WrapTemplate, Wrapper};
 
 /// `content_type` of a structured-mode message.
@@ -133,11 +132,12 @@ fn decode_structured(content_type: &str, body: &Bytes) -> Result<CloudEvent, Dec
 }
 
 fn decode_binary(properties: &BasicProperties, body: Bytes) -> Result<CloudEvent, DecodeError> {
-    let mut attributes = Attributes::default();
+    let mut attributes = AttributeSet::default();
     if let Some(table) = properties.headers() {
         for (name, value) in table {
             if let Some(attribute) = headers::attribute_name(name.as_str()) {
-                attributes.set(attribute, value)?;
+                // The same attribute under both prefixes is a duplicate, refused by `set`.
+                attributes.set(attribute, headers::attribute_value(attribute, value)?)?;
             }
         }
     }

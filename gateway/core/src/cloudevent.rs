@@ -5,6 +5,7 @@
 //! for the protocols we speak (see shared/crates.md). Codecs live one per format or binding:
 //! [`json`] (event format and batch format), [`http`] (binary, structured and batched modes).
 
+mod attributes;
 pub mod http;
 pub mod json;
 mod model;
@@ -12,5 +13,6 @@ mod model;
 mod tests;
 mod validate;
 
+pub use attributes::AttributeSet;
 pub use model::{CloudEvent, Data, ExtensionValue, SPEC_VERSION};
 pub use validate::{DecodeError, validate_attribute_name};

@@ -5,14 +5,10 @@
 //! must accept both), so every type that has a sensible CloudEvents reading is accepted:
 //! strings, booleans, integers, timestamps and byte arrays.
 
-use std::collections::BTreeMap;
-
 use base64::Engine;
 use lapin::types::AMQPValue;
 
-use switchyard_core::cloudevent::{
-    CloudEvent, Data, DecodeError, ExtensionValue, SPEC_VERSION, validate_attribute_name,
-};
+use switchyard_core::cloudevent::{DecodeError, ExtensionValue};
 
 /// Both separators the binding allows; matched ignoring ASCII case, because header names
 /// are written by hand in many clients.
@@ -28,7 +24,10 @@ pub(crate) fn attribute_name(header: &str) -> Option<&str> {
 }
 
 /// Reads one header value as an attribute value in the CloudEvents type system.
-fn attribute_value(name: &str, value: &AMQPValue) -> Result<ExtensionValue, DecodeError> {
+pub(crate) fn attribute_value(
+    name: &str,
+    value: &AMQPValue,
+) -> Result<ExtensionValue, DecodeError> {
     let integer = |i: i64| match i32::try_from(i) {
         Ok(i) => ExtensionValue::Integer(i),
         // CloudEvents integers are 32-bit; a wider value is kept whole as its decimal string.
@@ -70,82 +69,4 @@ fn rfc3339(name: &str, seconds: u64) -> Result<String, DecodeError> {
         .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .ok_or_else(|| DecodeError::attribute(name, "timestamp out of range"))
-}
-
-/// Attributes gathered from the headers of one message.
-#[derive(Debug, Default)]
-pub(crate) struct Attributes {
-    specversion: Option<String>,
-    id: Option<String>,
-    source: Option<String>,
-    ty: Option<String>,
-    datacontenttype: Option<String>,
-    dataschema: Option<String>,
-    subject: Option<String>,
-    time: Option<String>,
-    extensions: BTreeMap<String, ExtensionValue>,
-}
-
-impl Attributes {
-    /// Records attribute `name`; the same attribute under both prefixes is a duplicate.
-    pub(crate) fn set(&mut self, name: &str, value: &AMQPValue) -> Result<(), DecodeError> {
-        let value = attribute_value(name, value)?;
-        let slot = match name {
-            "specversion" => &mut self.specversion,
-            "id" => &mut self.id,
-            "source" => &mut self.source,
-            "type" => &mut self.ty,
-            "datacontenttype" => &mut self.datacontenttype,
-            "dataschema" => &mut self.dataschema,
-            "subject" => &mut self.subject,
-            "time" => &mut self.time,
-            _ => {
-                validate_attribute_name(name)?;
-                if self.extensions.insert(name.to_owned(), value).is_some() {
-                    return Err(DecodeError::duplicate(name));
-                }
-                return Ok(());
-            }
-        };
-        if slot.is_some() {
-            return Err(DecodeError::duplicate(name));
-        }
-        // Core attributes are strings (or timestamps, already turned into strings); a native
-        // integer id is read leniently as its canonical string.
-        *slot = Some(value.to_canonical_string());
-        Ok(())
-    }
-
-    /// `datacontenttype` sent as a header, used when the `content_type` property is absent.
-    pub(crate) fn take_datacontenttype(&mut self) -> Option<String> {
-        self.datacontenttype.take()
-    }
-
-    pub(crate) fn into_event(
-        self,
-        datacontenttype: Option<String>,
-        data: Option<Data>,
-    ) -> Result<CloudEvent, DecodeError> {
-        match self.specversion.as_deref() {
-            Some(SPEC_VERSION) => {}
-            Some(other) => {
-                let reason = format!("must be \"{SPEC_VERSION}\", not {other:?}");
-                return Err(DecodeError::attribute("specversion", reason));
-            }
-            None => return Err(DecodeError::missing("specversion")),
-        }
-        let required =
-            |value: Option<String>, name: &str| value.ok_or_else(|| DecodeError::missing(name));
-        Ok(CloudEvent {
-            id: required(self.id, "id")?,
-            source: required(self.source, "source")?,
-            ty: required(self.ty, "type")?,
-            datacontenttype,
-            dataschema: self.dataschema,
-            subject: self.subject,
-            time: self.time,
-            extensions: self.extensions,
-            data,
-        })
-    }
 }

@@ -7,12 +7,11 @@
 //! are present) and never emit it. User properties whose names cannot be attribute names
 //! (`Content-Encoding`, `x_trace`) are other metadata and are left alone.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use switchyard_core::cloudevent::http::data_from_body;
 use switchyard_core::cloudevent::{
-    CloudEvent, Data, DecodeError, ExtensionValue, SPEC_VERSION, validate_attribute_name,
+    AttributeSet, CloudEvent, Data, DecodeError, ExtensionValue, SPEC_VERSION,
+    validate_attribute_name,
 };
 
 use super::Encoded;
@@ -32,13 +31,16 @@ pub fn decode(
     user_properties: &[(String, String)],
     payload: &Bytes,
 ) -> Result<CloudEvent, DecodeError> {
-    let mut attributes = Attributes::default();
+    let mut attributes = AttributeSet::default();
     for (name, value) in user_properties {
-        attributes.set(name, value)?;
+        // Other metadata (`Content-Encoding`, `x_trace`) is not ours to read.
+        if validate_attribute_name(name).is_ok() {
+            attributes.set(name, ExtensionValue::String(value.clone()))?;
+        }
     }
     let datacontenttype = content_type
         .map(str::to_owned)
-        .or(attributes.datacontenttype.take());
+        .or(attributes.take_datacontenttype());
     let data = data_from_body(datacontenttype.as_deref(), payload.clone())?;
     let event = attributes.into_event(datacontenttype, data)?;
     event.validate()?;
@@ -105,73 +107,4 @@ fn check_length(name: &str, value: &str) -> Result<(), EncodeError> {
         });
     }
     Ok(())
-}
-
-/// Attributes gathered from user properties.
-#[derive(Default)]
-struct Attributes {
-    specversion: Option<String>,
-    id: Option<String>,
-    source: Option<String>,
-    ty: Option<String>,
-    datacontenttype: Option<String>,
-    dataschema: Option<String>,
-    subject: Option<String>,
-    time: Option<String>,
-    extensions: BTreeMap<String, ExtensionValue>,
-}
-
-impl Attributes {
-    fn set(&mut self, name: &str, value: &str) -> Result<(), DecodeError> {
-        let slot = match name {
-            "specversion" => &mut self.specversion,
-            "id" => &mut self.id,
-            "source" => &mut self.source,
-            "type" => &mut self.ty,
-            "datacontenttype" => &mut self.datacontenttype,
-            "dataschema" => &mut self.dataschema,
-            "subject" => &mut self.subject,
-            "time" => &mut self.time,
-            _ if validate_attribute_name(name).is_err() => return Ok(()),
-            _ => {
-                let value = ExtensionValue::String(value.to_owned());
-                return match self.extensions.insert(name.to_owned(), value) {
-                    None => Ok(()),
-                    Some(_) => Err(DecodeError::duplicate(name)),
-                };
-            }
-        };
-        if slot.replace(value.to_owned()).is_some() {
-            return Err(DecodeError::duplicate(name));
-        }
-        Ok(())
-    }
-
-    fn into_event(
-        self,
-        datacontenttype: Option<String>,
-        data: Option<Data>,
-    ) -> Result<CloudEvent, DecodeError> {
-        match self.specversion.as_deref() {
-            Some(SPEC_VERSION) => {}
-            Some(other) => {
-                let reason = format!("must be \"{SPEC_VERSION}\", not {other:?}");
-                return Err(DecodeError::attribute("specversion", reason));
-            }
-            None => return Err(DecodeError::missing("specversion")),
-        }
-        let required =
-            |value: Option<String>, name: &str| value.ok_or_else(|| DecodeError::missing(name));
-        Ok(CloudEvent {
-            id: required(self.id, "id")?,
-            source: required(self.source, "source")?,
-            ty: required(self.ty, "type")?,
-            datacontenttype,
-            dataschema: self.dataschema,
-            subject: self.subject,
-            time: self.time,
-            extensions: self.extensions,
-            data,
-        })
-    }
 }

@@ -4,9 +4,10 @@
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
+use super::super::attributes::AttributeSet;
 use super::super::json::{decode_json_data, is_json_media_type};
 use super::super::model::{CloudEvent, Data, ExtensionValue, SPEC_VERSION};
-use super::super::validate::{DecodeError, validate_attribute_name, validate_event};
+use super::super::validate::{DecodeError, validate_event};
 use super::{decode_header_value, encode_header_value, is_text_media_type};
 
 /// Sent when a `Data::Json` event has no `datacontenttype`: the JSON format implies
@@ -23,7 +24,7 @@ const DEFAULT_TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 /// [textual](super::is_text_media_type) one when it is valid UTF-8, and `Data::Binary`
 /// otherwise, including when there is no `Content-Type`. An empty body is no data.
 pub fn decode_binary(headers: &HeaderMap, body: Bytes) -> Result<CloudEvent, DecodeError> {
-    let mut attributes = Attributes::default();
+    let mut attributes = AttributeSet::default();
     for name in headers.keys() {
         // `HeaderMap` lower-cases names, which makes the prefix match case-insensitive.
         let Some(attribute) = name.as_str().strip_prefix("ce-") else {
@@ -32,7 +33,11 @@ pub fn decode_binary(headers: &HeaderMap, body: Bytes) -> Result<CloudEvent, Dec
         let value = single_value(headers, name, attribute)?;
         let value = decode_header_value(value.as_bytes())
             .map_err(|e| DecodeError::attribute(attribute, e.reason))?;
-        attributes.set(attribute, value)?;
+        if attribute == "datacontenttype" {
+            let reason = "must be sent as Content-Type, not as a ce- header";
+            return Err(DecodeError::attribute(attribute, reason));
+        }
+        attributes.set(attribute, ExtensionValue::String(value))?;
     }
     let datacontenttype = match headers.contains_key(CONTENT_TYPE) {
         false => None,
@@ -81,73 +86,6 @@ pub fn body_to_data(content_type: Option<&str>, body: Bytes) -> Result<Option<Da
         return Ok(Some(Data::Text(text.to_owned())));
     }
     Ok(Some(Data::Binary(body)))
-}
-
-/// Attributes gathered from `ce-` headers, in their decoded string form.
-#[derive(Default)]
-struct Attributes {
-    specversion: Option<String>,
-    id: Option<String>,
-    source: Option<String>,
-    ty: Option<String>,
-    dataschema: Option<String>,
-    subject: Option<String>,
-    time: Option<String>,
-    extensions: std::collections::BTreeMap<String, ExtensionValue>,
-}
-
-impl Attributes {
-    fn set(&mut self, name: &str, value: String) -> Result<(), DecodeError> {
-        let slot = match name {
-            "specversion" => &mut self.specversion,
-            "id" => &mut self.id,
-            "source" => &mut self.source,
-            "type" => &mut self.ty,
-            "dataschema" => &mut self.dataschema,
-            "subject" => &mut self.subject,
-            "time" => &mut self.time,
-            "datacontenttype" => {
-                let reason = "must be sent as Content-Type, not as a ce- header";
-                return Err(DecodeError::attribute(name, reason));
-            }
-            _ => {
-                validate_attribute_name(name)?;
-                self.extensions
-                    .insert(name.to_owned(), ExtensionValue::String(value));
-                return Ok(());
-            }
-        };
-        *slot = Some(value);
-        Ok(())
-    }
-
-    fn into_event(
-        self,
-        datacontenttype: Option<String>,
-        data: Option<Data>,
-    ) -> Result<CloudEvent, DecodeError> {
-        match self.specversion.as_deref() {
-            Some(SPEC_VERSION) => {}
-            Some(other) => {
-                let reason = format!("must be \"{SPEC_VERSION}\", not {other:?}");
-                return Err(DecodeError::attribute("specversion", reason));
-            }
-            None => return Err(DecodeError::missing("specversion")),
-        }
-        let required =
-            |value: Option<String>, name: &str| value.ok_or_else(|| DecodeError::missing(name));
-        Ok(CloudEvent {
-            id: required(self.id, "id")?,
-            source: required(self.source, "source")?,
-            ty: required(self.ty, "type")?,
-            datacontenttype,
-            dataschema: self.dataschema,
-            subject: self.subject,
-            time: self.time,
-            extensions: self.extensions,
-            data,
-        })
-    }
 }
 
 /// Encodes `event` in binary mode: sets its `ce-` headers and `Content-Type` in `headers`
