@@ -5,10 +5,10 @@ mod dedupe;
 
 use std::time::Duration;
 
-use rand::Rng;
 use serde::Deserialize;
 use tower::ServiceExt;
 
+use switchyard_core::backoff::Backoff;
 use switchyard_core::error::{BoxError, DeliveryError};
 use switchyard_core::event::Event;
 use switchyard_core::pipeline::Sink;
@@ -80,6 +80,13 @@ impl DeliveryPolicy {
     ) -> Result<(), BoxError> {
         let attempts = self.retry.attempts.max(1);
         let mut attempt = 1;
+        let mut backoff = Backoff::new(
+            Duration::from_millis(self.retry.initial_backoff_ms),
+            Duration::from_millis(self.retry.max_backoff_ms),
+        );
+        if !self.retry.jitter {
+            backoff = backoff.without_jitter();
+        }
         loop {
             let result = self.attempt(name, sink, event.clone()).await;
             let outcome = match &result {
@@ -94,7 +101,7 @@ impl DeliveryPolicy {
                     metrics::counter!("switchyard_sink_retries_total", "route" => route.to_owned(), "sink" => name.to_owned())
                         .increment(1);
                     tracing::debug!(%route, sink = %name, attempt, error = %err, "retrying");
-                    tokio::time::sleep(self.backoff(attempt)).await;
+                    tokio::time::sleep(backoff.next_delay(Duration::ZERO)).await;
                     attempt += 1;
                 }
                 other => return other,
@@ -114,19 +121,5 @@ impl DeliveryPolicy {
                 })),
             },
         }
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .retry
-            .initial_backoff_ms
-            .saturating_mul(1 << (attempt - 1).min(20));
-        let capped = exp.min(self.retry.max_backoff_ms);
-        let ms = if self.retry.jitter && capped > 1 {
-            capped / 2 + rand::rng().random_range(0..=capped / 2)
-        } else {
-            capped
-        };
-        Duration::from_millis(ms)
     }
 }

@@ -33,13 +33,14 @@ use tokio_util::sync::CancellationToken;
 use switchyard_core::health::ReadinessCheck;
 use switchyard_core::pipeline::{Pipeline, Sink};
 
-use crate::backoff::Backoff;
+use crate::backoff::{STABLE, reconnect_backoff};
 use crate::config::AmqpInboundConfig;
 use crate::connection::{self, Events};
 use crate::convert::Wrapper;
 use crate::error::{SetupError, short_string};
 use crate::topology;
 use handler::Handler;
+use switchyard_core::backoff::Backoff;
 
 /// Longest a connect-and-declare attempt may take: a silent partition must not hang it.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -75,7 +76,7 @@ pub async fn run(
         dead_letter,
         shutdown.clone(),
     ));
-    let mut backoff = Backoff::new();
+    let mut backoff = reconnect_backoff();
     loop {
         let reason = match session(&config, &handler, &ready, &mut backoff, &shutdown).await {
             Ok(Ended::Shutdown) => break,
@@ -83,7 +84,7 @@ pub async fn run(
             Err(e) => e.to_string(),
         };
         ready.set(false);
-        let delay = backoff.next_delay();
+        let delay = backoff.next_delay(Duration::ZERO);
         tracing::warn!(inbound = %name, %reason, ?delay, "AMQP inbound disconnected; reconnecting");
         tokio::select! {
             () = shutdown.cancelled() => break,
@@ -132,7 +133,9 @@ async fn session(
     let mut in_flight = JoinSet::new();
     let ended = consume(&mut session, handler, &mut in_flight, shutdown).await;
     ready.set(false);
-    backoff.session_ended(started.elapsed());
+    if started.elapsed() >= STABLE {
+        backoff.reset();
+    }
     if let Ended::Shutdown = ended {
         drain(
             &session.channel,

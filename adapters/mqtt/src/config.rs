@@ -199,6 +199,16 @@ pub struct BackoffConfig {
     pub max_ms: u64,
 }
 
+impl BackoffConfig {
+    /// The series of waits these settings describe.
+    pub fn backoff(&self) -> switchyard_core::backoff::Backoff {
+        switchyard_core::backoff::Backoff::new(
+            std::time::Duration::from_millis(self.initial_ms),
+            std::time::Duration::from_millis(self.max_ms),
+        )
+    }
+}
+
 impl Default for BackoffConfig {
     fn default() -> Self {
         Self {

@@ -5,7 +5,6 @@
 //! and MQTT 3.1.1 (structured mode); the inbound wraps payloads that are not CloudEvents in
 //! new events.
 
-mod backoff;
 mod config;
 mod connection;
 mod convert;

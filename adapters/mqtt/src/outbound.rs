@@ -28,7 +28,6 @@ use switchyard_core::health::ReadinessCheck;
 use switchyard_core::template::TopicTemplate;
 use switchyard_core::{BoxError, DeliveryError};
 
-use crate::backoff::Backoff;
 use crate::config::{BrokerAddress, MqttMode, MqttOutboundConfig};
 use crate::connection::{self, Client, EventLoop, Settings};
 use crate::convert;
@@ -146,7 +145,7 @@ fn start_driver(
         correlator: correlator.clone(),
         ready,
         connected: connected_tx,
-        reconnect: Backoff::new(&config.reconnect),
+        reconnect: config.reconnect.backoff(),
     };
     let stop = CancellationToken::new();
     runtime.spawn(driver.run(stop.clone()));

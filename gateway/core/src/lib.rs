@@ -2,6 +2,7 @@
 //! context, the pipeline (a `tower::Service<Event>` with its layers), and the hub behind the
 //! browser-facing feeds. Adapters depend on this crate; it depends on no adapter.
 
+pub mod backoff;
 pub mod cloudevent;
 pub mod error;
 pub mod event;

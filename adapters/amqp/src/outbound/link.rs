@@ -13,7 +13,7 @@ use tokio::sync::{Notify, watch};
 
 use switchyard_core::health::ReadinessCheck;
 
-use crate::backoff::Backoff;
+use crate::backoff::{STABLE, reconnect_backoff};
 use crate::config::ExchangeConfig;
 use crate::connection::{self, Events};
 use crate::error::SetupError;
@@ -66,7 +66,7 @@ struct Session {
 
 impl Manager {
     pub(super) async fn run(self) {
-        let mut backoff = Backoff::new();
+        let mut backoff = reconnect_backoff();
         loop {
             let opened = tokio::select! {
                 () = self.sender.closed() => return,
@@ -79,7 +79,9 @@ impl Manager {
                     self.sender.send_replace(None);
                     self.ready.set(false);
                     connection::close(session.connection).await;
-                    backoff.session_ended(started.elapsed());
+                    if started.elapsed() >= STABLE {
+                        backoff.reset();
+                    }
                     let Some(reason) = lost else { return };
                     tracing::warn!(outbound = %self.name, %reason, "AMQP outbound disconnected");
                 }
@@ -90,7 +92,7 @@ impl Manager {
                     tracing::warn!(outbound = %self.name, timeout = ?SETUP_TIMEOUT, "AMQP outbound: connecting timed out")
                 }
             }
-            let delay = backoff.next_delay();
+            let delay = backoff.next_delay(Duration::ZERO);
             tracing::debug!(outbound = %self.name, ?delay, "reconnecting after a delay");
             tokio::select! {
                 () = self.sender.closed() => return,

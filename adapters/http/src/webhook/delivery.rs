@@ -12,10 +12,10 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rand::Rng;
 use tokio::sync::Semaphore;
 use tower::Service;
 
+use switchyard_core::backoff::Backoff;
 use switchyard_core::cloudevent::{http as binding, json};
 use switchyard_core::event::Event;
 use switchyard_core::{BoxError, DeliveryError};
@@ -132,6 +132,13 @@ impl Inner {
         let (headers, body) = self.encode(&event);
         let mut last = String::new();
         let mut timed_out = false;
+        let mut backoff = Backoff::new(
+            Duration::from_millis(self.retry.initial_backoff_ms),
+            Duration::from_millis(self.retry.max_backoff_ms),
+        );
+        if !self.retry.jitter {
+            backoff = backoff.without_jitter();
+        }
         for attempt in 1..=self.retry.attempts {
             let outcome = self.attempt(&headers, body.clone()).await;
             let label = match &outcome {
@@ -156,8 +163,9 @@ impl Inner {
                     tracing::debug!(outbound = %self.name, attempt, %reason, "webhook attempt failed");
                     (last, timed_out) = (reason, t);
                     if attempt < self.retry.attempts {
-                        tokio::time::sleep(self.backoff(attempt).max(after.unwrap_or_default()))
-                            .await;
+                        // A server's Retry-After beyond our cap still wins: it asked for it.
+                        let wait = backoff.next_delay(Duration::ZERO);
+                        tokio::time::sleep(wait.max(after.unwrap_or_default())).await;
                     }
                 }
             }
@@ -221,20 +229,6 @@ impl Inner {
             },
             Ok(Ok((status, after))) => classify(status, after),
         }
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .retry
-            .initial_backoff_ms
-            .saturating_mul(1 << (attempt - 1).min(20));
-        let capped = exp.min(self.retry.max_backoff_ms);
-        let ms = if self.retry.jitter && capped > 1 {
-            capped / 2 + rand::rng().random_range(0..=capped / 2)
-        } else {
-            capped
-        };
-        Duration::from_millis(ms)
     }
 }
 

@@ -16,7 +16,6 @@ use switchyard_core::event::Event;
 use switchyard_core::pipeline::{Delivered, Pipeline, Sink, deliver};
 use switchyard_core::settle::{Settlement, dead_letter_copy, settle, undecodable};
 
-use crate::backoff::Backoff;
 use crate::config::{BackoffConfig, MqttInboundConfig};
 use crate::connection::Message;
 use crate::convert::{self, MqttMessage, Wrapper};
@@ -186,7 +185,7 @@ impl Delivery {
         F: FnMut(Event) -> Fut,
         Fut: Future<Output = Result<Delivered, BoxError>>,
     {
-        let mut backoff = Backoff::new(&self.retry);
+        let mut backoff = self.retry.backoff();
         let mut attempts = 0u64;
         loop {
             attempts += 1;

@@ -11,10 +11,10 @@ use tokio_util::sync::CancellationToken;
 use switchyard_core::health::ReadinessCheck;
 
 use super::{Arrival, PollerLinks};
-use crate::backoff::Backoff;
 use crate::config::MqttInboundConfig;
 use crate::connection::{Client, EventLoop, Polled};
 use crate::error::ConnectionError;
+use switchyard_core::backoff::Backoff;
 
 #[derive(Debug)]
 pub struct Poller {
@@ -48,7 +48,7 @@ impl Poller {
             qos: config.qos,
             links,
             ready,
-            reconnect: Backoff::new(&config.reconnect),
+            reconnect: config.reconnect.backoff(),
             shutdown,
         }
     }

@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 use switchyard_core::health::ReadinessCheck;
 
 use super::correlator::{Correlator, Failure};
-use crate::backoff::Backoff;
 use crate::connection::{Client, EventLoop, Polled};
 use crate::error::ConnectionError;
+use switchyard_core::backoff::Backoff;
 
 /// A connection that lasted this long counts as healthy: the next failure starts the backoff
 /// from the beginning. A broker that accepts and at once drops us is retried ever slower.
