@@ -58,6 +58,10 @@ command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 export CI="${CI:-}"
 # Everything but the fault tests, in parallel; then the fault tests alone, one at a time,
 # because they restart the machine's RabbitMQ and Mosquitto under whatever else is running.
+# The end-to-end tests run the real binary; cargo builds a package's binary only for that
+# package's own tests, so build it explicitly.
+log "building the gateway"
+cargo build -p switchyard
 log "running tests"
 cargo nextest run --workspace --no-fail-fast -E 'not binary(faults)' "$@"
 log "running fault tests (brokers restarted and killed)"

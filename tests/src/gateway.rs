@@ -46,7 +46,9 @@ impl Gateway {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn switchyard (is it built?)");
+        let mut child = cmd.spawn().unwrap_or_else(|e| {
+            panic!("cannot start {} ({e}): run `cargo build -p switchyard` first (scripts/test.sh does)", binary().display())
+        });
         let stderr = child.stderr.take().expect("stderr piped");
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
