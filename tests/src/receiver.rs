@@ -1,9 +1,12 @@
 //! A webhook receiver for tests: a real HTTP server on 127.0.0.1:0 that records every request
-//! and answers with the status a test chooses per request.
+//! and answers with the status a test chooses per request, optionally after a delay (a slow
+//! sink), counting how many requests it holds at once.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
@@ -30,6 +33,10 @@ type Responder = dyn Fn(usize, &HeaderMap, &Bytes) -> u16 + Send + Sync;
 pub struct Receiver {
     pub addr: SocketAddr,
     pub received: Arc<Mutex<Vec<Received>>>,
+    /// Requests being answered right now.
+    pub in_flight: Arc<AtomicUsize>,
+    /// The most requests ever held at once.
+    pub max_in_flight: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Receiver {
@@ -38,6 +45,15 @@ impl std::fmt::Debug for Receiver {
             .field("addr", &self.addr)
             .finish()
     }
+}
+
+/// State shared by the receiver's connections.
+struct Shared {
+    respond: Box<Responder>,
+    delay: Duration,
+    received: Arc<Mutex<Vec<Received>>>,
+    in_flight: Arc<AtomicUsize>,
+    max_in_flight: Arc<AtomicUsize>,
 }
 
 impl Receiver {
@@ -50,48 +66,47 @@ impl Receiver {
     pub async fn start_with(
         respond: impl Fn(usize, &HeaderMap, &Bytes) -> u16 + Send + Sync + 'static,
     ) -> Self {
+        Self::start_full(Duration::ZERO, respond).await
+    }
+
+    /// Answers every request with 200 after `delay`.
+    pub async fn start_slow(delay: Duration) -> Self {
+        Self::start_full(delay, |_, _, _| 200).await
+    }
+
+    async fn start_full(
+        delay: Duration,
+        respond: impl Fn(usize, &HeaderMap, &Bytes) -> u16 + Send + Sync + 'static,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind receiver");
         let addr = listener.local_addr().expect("addr");
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let respond: Arc<Responder> = Arc::new(respond);
-        let log = received.clone();
+        let shared = Arc::new(Shared {
+            respond: Box::new(respond),
+            delay,
+            received: Arc::default(),
+            in_flight: Arc::default(),
+            max_in_flight: Arc::default(),
+        });
+        let receiver = Self {
+            addr,
+            received: shared.received.clone(),
+            in_flight: shared.in_flight.clone(),
+            max_in_flight: shared.max_in_flight.clone(),
+        };
         tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    break;
-                };
-                let (log, respond) = (log.clone(), respond.clone());
+            while let Ok((stream, _)) = listener.accept().await {
+                let shared = shared.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |req: Request<Incoming>| {
-                        let (log, respond) = (log.clone(), respond.clone());
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let body = body
-                                .collect()
-                                .await
-                                .map(|b| b.to_bytes())
-                                .unwrap_or_default();
-                            let mut log = log.lock().expect("lock");
-                            let status = respond(log.len(), &parts.headers, &body);
-                            log.push(Received {
-                                headers: parts.headers,
-                                body,
-                                status,
-                            });
-                            let mut res = Response::new(Full::new(Bytes::new()));
-                            *res.status_mut() = http::StatusCode::from_u16(status).expect("status");
-                            Ok::<_, Infallible>(res)
-                        }
-                    });
+                    let service = service_fn(move |req| answer(shared.clone(), req));
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
             }
         });
-        Self { addr, received }
+        receiver
     }
 
     pub fn url(&self) -> String {
@@ -112,4 +127,33 @@ impl Receiver {
     pub fn count(&self) -> usize {
         self.received.lock().expect("lock").len()
     }
+}
+
+async fn answer(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    tokio::time::sleep(shared.delay).await;
+    let status = {
+        let mut log = shared.received.lock().expect("lock");
+        let status = (shared.respond)(log.len(), &parts.headers, &body);
+        log.push(Received {
+            headers: parts.headers,
+            body,
+            status,
+        });
+        status
+    };
+    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+    let mut res = Response::new(Full::new(Bytes::new()));
+    *res.status_mut() = http::StatusCode::from_u16(status).expect("status");
+    Ok(res)
 }

@@ -292,3 +292,30 @@ async fn broker_down_means_503_with_retry_after_and_not_ready() {
     assert_eq!(res.status, 503, "{}", res.text());
     assert!(res.header("retry-after").is_some());
 }
+
+/// A slow sink back-pressures the source: no more than `prefetch` messages are ever in
+/// delivery, the rest wait in the broker, and all arrive in the end.
+#[tokio::test]
+async fn slow_webhook_back_pressures_the_amqp_source() {
+    let hook = Receiver::start_slow(Duration::from_millis(50)).await;
+    let queue = unique("it-q-slow");
+    python::run(&["amqp-setup", "", &queue, ""]);
+    python::run(&["amqp-pub", "", &queue, "60", "binary"]);
+    let yaml = format!(
+        "inbounds:\n  orders: {{ type: amqp, url: \"{AMQP}\", queue: \"{queue}\", prefetch: 4 }}\noutbounds:\n  hook: {{ type: webhook, url: \"{url}\" }}\nroutes:\n  - {{ name: r, from: orders, to: hook }}\n",
+        url = hook.url()
+    );
+    let gw = Gateway::start_with(Some(&yaml));
+    eventually(T, "all 60 delivered", || async {
+        (hook.accepted().len() >= 60).then_some(())
+    })
+    .await;
+    let max = hook.max_in_flight.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(max <= 4, "{max} requests held at once with prefetch 4");
+    assert!(
+        max >= 2,
+        "deliveries ran concurrently up to the prefetch ({max})"
+    );
+    drop(gw);
+    python::run(&["amqp-delete", "", &queue]);
+}
