@@ -68,7 +68,7 @@ pub async fn run(config: Config, metrics: PrometheusHandle) -> anyhow::Result<()
     let connections = TaskTracker::new();
     let options = ServerOptions {
         header_read_timeout: Duration::from_millis(config.http.header_read_timeout_ms.max(1)),
-        max_connections: config.http.max_connections,
+        slots: Arc::new(tokio::sync::Semaphore::new(config.http.max_connections)),
     };
     let shutdown = running.http.shutdown.clone();
     match &config.listen.admin {
@@ -76,8 +76,10 @@ pub async fn run(config: Config, metrics: PrometheusHandle) -> anyhow::Result<()
         Some(addr) => {
             let admin_listener = bind(addr, "listen.admin").await?;
             tracing::info!(address = %admin_listener.local_addr()?, "admin listening");
+            // The admin listener has its own few slots: a flood of public connections must
+            // not lock out health checks and metrics scrapes.
             let admin_options = ServerOptions {
-                max_connections: 64,
+                slots: Arc::new(tokio::sync::Semaphore::new(64)),
                 ..options.clone()
             };
             tokio::spawn(serve(

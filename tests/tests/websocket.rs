@@ -170,3 +170,23 @@ async fn slow_consumer_is_closed_4008() {
     assert!(code.is_some(), "never disconnected as slow");
     assert_eq!(close_code(&mut ws).await, 4008);
 }
+
+#[tokio::test]
+async fn websockets_count_against_the_connection_limit() {
+    let gw = Gateway::start_with(Some("http: { max_connections: 2 }\n"));
+    let first = connect(&gw, "/topics/limit").await;
+    let _second = connect(&gw, "/topics/limit").await;
+    let third = connect_async(format!("ws://{}/topics/limit", gw.addr)).await;
+    assert!(
+        third.is_err(),
+        "a third connection got through a limit of 2"
+    );
+    drop(first);
+    switchyard_e2e::eventually(T, "a slot freed by the closed WebSocket", || async {
+        connect_async(format!("ws://{}/topics/limit", gw.addr))
+            .await
+            .ok()
+            .map(drop)
+    })
+    .await;
+}

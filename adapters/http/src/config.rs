@@ -11,8 +11,9 @@ pub struct HttpConfig {
     /// Time a client has to send a request's headers, in milliseconds (slowloris guard;
     /// also closes idle keep-alive connections). Default 10 000.
     pub header_read_timeout_ms: u64,
-    /// Connections held at once; further connections are closed at accept. Default 19 000
-    /// (this machine allows a process 20 000 file descriptors).
+    /// Connections held at once, WebSockets included (they keep their slot after the
+    /// upgrade); further connections are closed at accept. Default 19 000 (this machine allows
+    /// a process 20 000 file descriptors).
     pub max_connections: usize,
     /// Interval of SSE keep-alive comments, in milliseconds. Default 15 000.
     pub sse_keepalive_ms: u64,

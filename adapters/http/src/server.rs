@@ -6,25 +6,45 @@
 //! HTTP/1.1 only: SSE, WebSocket and REST need nothing more, and hyper's automatic version
 //! detection reads the first bytes without any timeout (hyperium/hyper#3756).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use http::Request;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::util::MapRequest;
+
+/// The connection-limit slot of one connection, reachable from its requests: a WebSocket
+/// takes it over at its upgrade, when hyper lets go of the connection, so the limit keeps
+/// counting it.
+#[derive(Debug, Clone)]
+pub struct ConnectionSlot(Arc<Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl ConnectionSlot {
+    /// The slot, for whoever keeps the connection open after this request.
+    pub fn take(&self) -> Option<OwnedSemaphorePermit> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
 
 /// Limits of the accept loop.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     /// Time allowed for a request's headers (and for an idle keep-alive connection).
     pub header_read_timeout: Duration,
-    /// Connections open at once; the next one is closed at accept.
-    pub max_connections: usize,
+    /// Connections open at once, WebSockets included (they keep a slot after their upgrade);
+    /// the next one is closed at accept.
+    pub slots: Arc<Semaphore>,
 }
 
 /// Serves `app` on `listener` until `shutdown` is cancelled. Each connection's task is in
@@ -43,7 +63,7 @@ pub async fn serve(
         .header_read_timeout(options.header_read_timeout)
         .keep_alive(true);
     let builder = Arc::new(builder);
-    let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let slots = options.slots.clone();
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -58,13 +78,21 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
             metrics::counter!("switchyard_http_connections_refused_total").increment(1);
-            tracing::warn!(%peer, limit = options.max_connections, "connection limit reached; closing");
+            tracing::warn!(%peer, "connection limit reached; closing");
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let slot = ConnectionSlot(Arc::new(Mutex::new(Some(permit))));
+        let for_requests = slot.clone();
+        let service = TowerToHyperService::new(MapRequest::new(
+            app.clone(),
+            move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(for_requests.clone());
+                req
+            },
+        ));
         let builder = builder.clone();
         let shutdown = shutdown.clone();
         connections.spawn(async move {

@@ -4,7 +4,7 @@
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -12,6 +12,7 @@ use serde::Deserialize;
 use switchyard_core::topic::TopicFilter;
 
 use crate::error::ApiError;
+use crate::server::ConnectionSlot;
 use crate::state::HttpState;
 use crate::{poll, sse, ws};
 
@@ -46,6 +47,7 @@ pub(crate) async fn subscribe(
     query: Result<Query<SubscribeQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    slot: Option<Extension<ConnectionSlot>>,
 ) -> Response {
     let request = match parse(&filter, query) {
         Ok(r) => r,
@@ -53,7 +55,7 @@ pub(crate) async fn subscribe(
     };
     if headers.contains_key(header::UPGRADE) {
         return match upgrade {
-            Ok(upgrade) => ws::upgrade(state, request, upgrade),
+            Ok(upgrade) => ws::upgrade(state, request, upgrade, slot.map(|Extension(s)| s)),
             Err(rejection) => rejection.into_response(),
         };
     }

@@ -19,6 +19,7 @@ use switchyard_core::pipeline::deliver;
 use switchyard_core::topic::TopicFilter;
 use switchyard_core::{BoxError, DeliveryError};
 
+use crate::server::ConnectionSlot;
 use crate::state::HttpState;
 use crate::subscribe::SubscribeRequest;
 
@@ -41,7 +42,10 @@ pub(crate) fn upgrade(
     state: HttpState,
     request: SubscribeRequest,
     upgrade: WebSocketUpgrade,
+    slot: Option<ConnectionSlot>,
 ) -> Response {
+    // The connection's slot under `http.max_connections` stays with it after the upgrade.
+    let slot = slot.and_then(|s| s.take());
     let max = state.config.ws_max_message;
     let upgrade = upgrade
         .protocols([SUBPROTOCOL])
@@ -68,7 +72,10 @@ pub(crate) fn upgrade(
                 with_cursor,
                 state,
             };
-            tracker.track_future(connection.run())
+            tracker.track_future(async move {
+                connection.run().await;
+                drop(slot);
+            })
         })
 }
 
