@@ -275,3 +275,26 @@ async fn unrouted_publish_is_a_counted_no_route() {
         "{metrics}"
     );
 }
+
+/// Senders that do not percent-encode (most SDKs) send `100%` as it is: refused by default,
+/// kept literally with `http.header_decoding: lenient`.
+#[tokio::test]
+async fn lenient_header_decoding_keeps_a_stray_percent() {
+    let headers = [
+        ("ce-specversion", "1.0"),
+        ("ce-id", "p-1"),
+        ("ce-source", "/s"),
+        ("ce-type", "t"),
+        ("ce-subject", "100% sure"),
+        ("content-type", "text/plain"),
+    ];
+    let strict = Gateway::start();
+    assert_eq!(
+        post(&strict.url("/topics/pct"), &headers, "x").await.status,
+        400
+    );
+    let lenient = Gateway::start_with(Some("http: { header_decoding: lenient }\n"));
+    let res = post(&lenient.url("/topics/pct"), &headers, "x").await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(window(&lenient, "pct").await[0]["subject"], "100% sure");
+}

@@ -1,6 +1,7 @@
 //! Settings of the HTTP family (the `http:` section of the configuration file).
 
 use serde::Deserialize;
+use switchyard_core::cloudevent::http::PercentDecoding;
 
 /// The `http:` section. Every field has a default; sizes are bytes, times are as named.
 #[derive(Debug, Clone, Deserialize)]
@@ -29,6 +30,10 @@ pub struct HttpConfig {
     pub poll_max_wait_s: u64,
     /// Most events one poll returns (`limit` is capped to it). Default 1 000.
     pub poll_max_events: usize,
+    /// `strict` (default): a `ce-` header value with a `%` that does not start a `%XY` escape
+    /// is a 400, as the HTTP binding requires. `lenient`: such a `%` is kept literally, for
+    /// SDKs that do not percent-encode (sdk-go, sdk-java, the Python SDK).
+    pub header_decoding: PercentDecoding,
 }
 
 impl Default for HttpConfig {
@@ -43,6 +48,7 @@ impl Default for HttpConfig {
             ws_ping_interval_ms: 30_000,
             poll_max_wait_s: 60,
             poll_max_events: 1_000,
+            header_decoding: PercentDecoding::Strict,
         }
     }
 }

@@ -34,7 +34,7 @@ pub(crate) async fn publish(
     validate_topic_name(&topic)?;
     // Everything is decoded and validated before anything is delivered, so a bad event in a
     // batch means none of the batch is delivered.
-    let events = decode(&topic, &headers, body)?;
+    let events = decode(&topic, &headers, body, state.config.header_decoding)?;
     let topic: std::sync::Arc<str> = topic.into();
     let mut accepted = Vec::with_capacity(events.len());
     for cloud in events {
@@ -52,7 +52,12 @@ pub(crate) async fn publish(
     Ok((StatusCode::OK, Json(Accepted { accepted })))
 }
 
-fn decode(topic: &str, headers: &HeaderMap, body: Bytes) -> Result<Vec<CloudEvent>, ApiError> {
+fn decode(
+    topic: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+    percent: binding::PercentDecoding,
+) -> Result<Vec<CloudEvent>, ApiError> {
     let content_type = match headers.get(header::CONTENT_TYPE) {
         Some(v) => Some(v.to_str().map_err(|_| {
             ApiError::bad_request("invalid_header", "Content-Type is not visible ASCII")
@@ -69,7 +74,7 @@ fn decode(topic: &str, headers: &HeaderMap, body: Bytes) -> Result<Vec<CloudEven
             Ok(vec![json::decode_event(&body)?])
         }
         binding::Mode::Binary if has_ce_headers(headers) => {
-            Ok(vec![binding::decode_binary(headers, body)?])
+            Ok(vec![binding::decode_binary_with(headers, body, percent)?])
         }
         binding::Mode::Binary => Ok(vec![wrap(topic, content_type, body)?]),
     }

@@ -10,8 +10,12 @@ mod header_value;
 #[cfg(test)]
 mod tests;
 
-pub use binary::{body_to_data as data_from_body, decode_binary, encode_binary};
-pub use header_value::{decode_header_value, encode_header_value};
+pub use binary::{
+    body_to_data as data_from_body, decode_binary, decode_binary_with, encode_binary,
+};
+pub use header_value::{
+    PercentDecoding, decode_header_value, decode_header_value_with, encode_header_value,
+};
 
 use super::json::has_suffix;
 

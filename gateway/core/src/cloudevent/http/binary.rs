@@ -8,7 +8,7 @@ use super::super::attributes::AttributeSet;
 use super::super::json::{decode_json_data, is_json_media_type};
 use super::super::model::{CloudEvent, Data, ExtensionValue, SPEC_VERSION};
 use super::super::validate::{DecodeError, validate_event};
-use super::{decode_header_value, encode_header_value, is_text_media_type};
+use super::{PercentDecoding, decode_header_value_with, encode_header_value, is_text_media_type};
 
 /// Sent when a `Data::Json` event has no `datacontenttype`: the JSON format implies
 /// `application/json`, and HTTP would otherwise assume opaque bytes.
@@ -24,6 +24,15 @@ const DEFAULT_TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 /// [textual](super::is_text_media_type) one when it is valid UTF-8, and `Data::Binary`
 /// otherwise, including when there is no `Content-Type`. An empty body is no data.
 pub fn decode_binary(headers: &HeaderMap, body: Bytes) -> Result<CloudEvent, DecodeError> {
+    decode_binary_with(headers, body, PercentDecoding::Strict)
+}
+
+/// [`decode_binary`] with a choice of how a stray `%` in a header value is treated.
+pub fn decode_binary_with(
+    headers: &HeaderMap,
+    body: Bytes,
+    percent: PercentDecoding,
+) -> Result<CloudEvent, DecodeError> {
     let mut attributes = AttributeSet::default();
     for name in headers.keys() {
         // `HeaderMap` lower-cases names, which makes the prefix match case-insensitive.
@@ -31,7 +40,7 @@ pub fn decode_binary(headers: &HeaderMap, body: Bytes) -> Result<CloudEvent, Dec
             continue;
         };
         let value = single_value(headers, name, attribute)?;
-        let value = decode_header_value(value.as_bytes())
+        let value = decode_header_value_with(value.as_bytes(), percent)
             .map_err(|e| DecodeError::attribute(attribute, e.reason))?;
         if attribute == "datacontenttype" {
             let reason = "must be sent as Content-Type, not as a ce- header";

@@ -31,8 +31,25 @@ pub fn encode_header_value(value: &str) -> String {
 ///
 /// Unencoded non-ASCII bytes are accepted as they are, because several SDKs send UTF-8 raw.
 pub fn decode_header_value(raw: &[u8]) -> Result<String, DecodeError> {
+    decode_header_value_with(raw, PercentDecoding::Strict)
+}
+
+/// How a `%` that does not start a `%XY` escape is treated on receipt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PercentDecoding {
+    /// An error, as the binding requires of senders (the default).
+    #[default]
+    Strict,
+    /// Kept as a literal `%`: for senders that do not encode at all (sdk-go, sdk-java and the
+    /// Python SDK send `100%` as it is; cloudevents/spec#1397). Logged at debug.
+    Lenient,
+}
+
+/// [`decode_header_value`] with a choice of how stray `%` are treated.
+pub fn decode_header_value_with(raw: &[u8], mode: PercentDecoding) -> Result<String, DecodeError> {
     let unquoted = unquote(raw)?;
-    let bytes = percent_decode(&unquoted)?;
+    let bytes = percent_decode(&unquoted, mode)?;
     String::from_utf8(bytes).map_err(|_| DecodeError::new("header value is not valid UTF-8"))
 }
 
@@ -66,7 +83,7 @@ fn malformed_quoted_string() -> DecodeError {
     DecodeError::new("header value is a malformed quoted-string")
 }
 
-fn percent_decode(input: &[u8]) -> Result<Vec<u8>, DecodeError> {
+fn percent_decode(input: &[u8], mode: PercentDecoding) -> Result<Vec<u8>, DecodeError> {
     let mut out = Vec::with_capacity(input.len());
     let mut rest = input;
     while let Some((&b, tail)) = rest.split_first() {
@@ -75,14 +92,23 @@ fn percent_decode(input: &[u8]) -> Result<Vec<u8>, DecodeError> {
             out.push(b);
             continue;
         }
-        let [high, low, tail @ ..] = rest else {
-            return Err(bad_percent());
+        let escape = match rest {
+            [high, low, tail @ ..] => hex_digit(*high)
+                .zip(hex_digit(*low))
+                .map(|(h, l)| (h << 4 | l, tail)),
+            _ => None,
         };
-        let (Some(high), Some(low)) = (hex_digit(*high), hex_digit(*low)) else {
-            return Err(bad_percent());
-        };
-        out.push(high << 4 | low);
-        rest = tail;
+        match (escape, mode) {
+            (Some((byte, tail)), _) => {
+                out.push(byte);
+                rest = tail;
+            }
+            (None, PercentDecoding::Lenient) => {
+                tracing::debug!("header value has a stray `%`; kept literally (lenient decoding)");
+                out.push(b'%');
+            }
+            (None, PercentDecoding::Strict) => return Err(bad_percent()),
+        }
     }
     Ok(out)
 }

@@ -319,3 +319,21 @@ fn text_media_types() {
         assert!(!is_text_media_type(other), "{other}");
     }
 }
+
+#[test]
+fn lenient_decoding_keeps_a_stray_percent() {
+    use super::{PercentDecoding, decode_header_value_with};
+    assert!(decode_header_value_with(b"100% sure", PercentDecoding::Strict).is_err());
+    assert_eq!(
+        decode_header_value_with(b"100% sure", PercentDecoding::Lenient).expect("lenient"),
+        "100% sure"
+    );
+    assert_eq!(
+        decode_header_value_with(b"a%20b%", PercentDecoding::Lenient).expect("lenient"),
+        "a b%"
+    );
+    assert!(
+        decode_header_value_with(b"%C0%A0", PercentDecoding::Lenient).is_err(),
+        "still UTF-8 only"
+    );
+}
