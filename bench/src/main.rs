@@ -7,7 +7,9 @@
 //!
 //! Subcommands: `fanout` (publish → hub → N SSE and N WebSocket subscribers: deliveries/s,
 //! latency, loss, gateway CPU per delivery, write coalescing), `idle` (memory per idle
-//! connection), `codec` (CloudEvents JSON decode+encode against plain serde_json) and `all`.
+//! connection), `codec` (CloudEvents JSON decode+encode against plain serde_json), `bridge`
+//! (HTTP → AMQP confirmed throughput against a bare lapin publisher, and MQTT → gateway → AMQP
+//! latency against the direct MQTT and AMQP paths; needs Mosquitto and RabbitMQ) and `all`.
 //! The harness starts the release gateway itself (`switchyard` next to this binary, or
 //! `$SWITCHYARD_BIN`), one fresh process per case, on a port the gateway picks. On a machine
 //! with two or more CPUs the gateway is pinned to CPU 1 and the harness to CPU 0 (`--no-pin`
@@ -16,6 +18,7 @@
 //! Every step is bounded: connection, publishing and drain phases have their own limits, and a
 //! watchdog ends the run (killing the gateway) after `--time-limit` seconds.
 
+mod bridge;
 mod codec;
 mod conn;
 mod fanout;
@@ -41,7 +44,7 @@ use crate::subscriber::Kind;
 #[derive(Debug, Parser)]
 #[command(
     name = "switchyard-bench",
-    about = "Benchmarks the switchyard gateway: fan-out, idle memory, codec"
+    about = "Benchmarks the switchyard gateway: fan-out, idle memory, codec, broker bridges"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -60,6 +63,8 @@ enum Command {
     Idle,
     /// CloudEvents JSON decode+encode against plain serde_json.
     Codec,
+    /// HTTP → AMQP with confirms vs bare lapin; MQTT → gateway → AMQP latency vs direct paths.
+    Bridge,
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +105,26 @@ struct Options {
     /// Codec iterations per variant and event (at least 200k for stable figures).
     #[arg(long, global = true, default_value_t = 200_000)]
     codec_iters: usize,
+    /// Bridge: publishes awaiting their confirm at once; also the HTTP connections posting
+    /// to the gateway.
+    #[arg(long, global = true, default_value_t = 64)]
+    confirm_window: usize,
+    /// Bridge: bare-lapin/gateway phase pairs for confirmed throughput (order alternates).
+    #[arg(long, global = true, default_value_t = 2)]
+    bridge_rounds: usize,
+    /// Bridge: open-loop rate of the latency paths, messages per second.
+    #[arg(long, global = true, default_value_t = 1000.0)]
+    bridge_rate: f64,
+    /// Bridge: the RabbitMQ broker.
+    #[arg(
+        long,
+        global = true,
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    amqp_url: String,
+    /// Bridge: the MQTT broker.
+    #[arg(long, global = true, default_value = "mqtt://127.0.0.1:1883")]
+    mqtt_url: String,
     /// Do not pin the gateway and the harness to separate CPUs.
     #[arg(long, global = true)]
     no_pin: bool,
@@ -111,7 +136,7 @@ struct Options {
     #[arg(long, global = true)]
     gateway_config: Option<PathBuf>,
     /// Whole-run limit in seconds; the watchdog kills the gateway and exits after it.
-    #[arg(long, global = true, default_value_t = 420)]
+    #[arg(long, global = true, default_value_t = 540)]
     time_limit: u64,
 }
 
@@ -152,9 +177,22 @@ fn run(cli: &Cli) -> Result<bool> {
         "none".into(),
         launch.as_ref().map_or_else(
             || "not used".into(),
-            |l| match &l.config {
-                Some(c) => format!("{} --config {}", l.bin.display(), c.display()),
-                None => format!("{} (embedded default configuration)", l.bin.display()),
+            |l| {
+                let mut text = match &l.config {
+                    Some(c) => format!("{} --config {}", l.bin.display(), c.display()),
+                    None => format!("{} (embedded default configuration)", l.bin.display()),
+                };
+                match cli.command {
+                    Command::Bridge => {
+                        text = format!(
+                            "{} (bridge: a generated --config per part)",
+                            l.bin.display()
+                        );
+                    }
+                    Command::All => text.push_str("; bridge: a generated --config per part"),
+                    _ => {}
+                }
+                text
             },
         ),
     );
@@ -170,17 +208,21 @@ fn run(cli: &Cli) -> Result<bool> {
         .build()
         .context("cannot build the tokio runtime")?;
     let mut report = Report::default();
-    let (fanout, idle, codec) = match cli.command {
-        Command::All => (true, true, true),
-        Command::Fanout => (true, false, false),
-        Command::Idle => (false, true, false),
-        Command::Codec => (false, false, true),
+    let (fanout, idle, codec, bridge) = match cli.command {
+        Command::All => (true, true, true, true),
+        Command::Fanout => (true, false, false, false),
+        Command::Idle => (false, true, false, false),
+        Command::Codec => (false, false, true, false),
+        Command::Bridge => (false, false, false, true),
     };
     if let (true, Some(launch)) = (fanout, &launch) {
         runtime.block_on(run_fanout(launch, o, &mut report));
     }
     if let (true, Some(launch)) = (idle, &launch) {
         runtime.block_on(run_idle(launch, o, &mut report));
+    }
+    if let (true, Some(launch)) = (bridge, &launch) {
+        runtime.block_on(run_bridge(launch, o, &mut report));
     }
     if codec {
         run_codec(o, &mut report);
@@ -191,7 +233,8 @@ fn run(cli: &Cli) -> Result<bool> {
     let fanout_ok = report.fanout.iter().all(|e| e.outcome.is_ok());
     let idle_ok = report.idle.iter().all(|e| e.outcome.is_ok());
     let codec_ok = !matches!(report.codec, Some(Err(_)));
-    Ok(fanout_ok && idle_ok && codec_ok)
+    let bridge_ok = report.bridge.as_ref().is_none_or(bridge::BridgeResult::ok);
+    Ok(fanout_ok && idle_ok && codec_ok && bridge_ok)
 }
 
 async fn run_fanout(launch: &Launch, o: &Options, report: &mut Report) {
@@ -289,6 +332,39 @@ async fn run_idle(launch: &Launch, o: &Options, report: &mut Report) {
     println!();
 }
 
+async fn run_bridge(launch: &Launch, o: &Options, report: &mut Report) {
+    let settings = bridge::Settings {
+        warmup: Duration::from_secs_f64(o.warmup),
+        window: Duration::from_secs_f64(o.window),
+        confirm_window: o.confirm_window.max(1),
+        event_bytes: o.event_bytes,
+        rate: o.bridge_rate,
+        rounds: o.bridge_rounds.max(1),
+        amqp_url: o.amqp_url.clone(),
+        mqtt_url: o.mqtt_url.clone(),
+    };
+    println!(
+        "== bridge: gateway with a generated --config per part (--gateway-config is not used here); RabbitMQ {}, MQTT {}",
+        redact(&settings.amqp_url),
+        settings.mqtt_url
+    );
+    let result = bridge::run(launch, &settings).await;
+    report::print_bridge(&result);
+    report.bridge = Some(result);
+}
+
+/// `amqp://user:password@host` without the password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
 fn run_codec(o: &Options, report: &mut Report) {
     println!(
         "== codec: switchyard_core json::decode_event + encode_event (reused Vec) vs serde_json round trips"
@@ -304,6 +380,7 @@ fn run_codec(o: &Options, report: &mut Report) {
 
 /// Observations worth a line under the summary.
 fn add_notes(report: &mut Report) {
+    add_bridge_notes(report);
     for entry in &report.fanout {
         let Ok(r) = &entry.outcome else { continue };
         if r.bench_cpu_util > 0.9 {
@@ -331,6 +408,56 @@ fn add_notes(report: &mut Report) {
             ));
         }
     }
+}
+
+fn add_bridge_notes(report: &mut Report) {
+    let Some(b) = &report.bridge else { return };
+    let mut notes = Vec::new();
+    if let Ok(t) = &b.throughput {
+        for publisher in [bridge::Publisher::Gateway, bridge::Publisher::Bare] {
+            let Some(p) = t.pooled(publisher) else {
+                continue;
+            };
+            let who = publisher.label();
+            if publisher == bridge::Publisher::Gateway && p.gateway_util > 0.9 {
+                notes.push(format!(
+                    "bridge S1 {who}: the gateway used {:.0}% of its core: it is CPU-bound, so its confirmed rate is about its capacity on one core",
+                    p.gateway_util * 100.0
+                ));
+            }
+            if p.bench_util > 0.9 {
+                notes.push(format!(
+                    "bridge S1 {who}: the harness used {:.0}% of its core; the rate may be client-bound",
+                    p.bench_util * 100.0
+                ));
+            }
+            if p.other_util > 0.2 {
+                notes.push(format!(
+                    "bridge S1 {who}: other processes used {:.0}% of a core; figures are noisy",
+                    p.other_util * 100.0
+                ));
+            }
+        }
+    }
+    if let Ok(l) = &b.latency {
+        for r in [&l.mqtt, &l.amqp, &l.gateway].into_iter().flatten() {
+            if r.cpu.other > 0.2 {
+                notes.push(format!(
+                    "bridge S4 {}: other processes used {:.0}% of a core; latency is noisy",
+                    r.path.label(),
+                    r.cpu.other * 100.0
+                ));
+            }
+            if r.max_lag_ms > 5.0 {
+                notes.push(format!(
+                    "bridge S4 {}: the publisher fell up to {:.1} ms behind its schedule (its latency still counts from the send timestamp)",
+                    r.path.label(),
+                    r.max_lag_ms
+                ));
+            }
+        }
+    }
+    report.notes.extend(notes);
 }
 
 /// Moves this process (all its threads; run before the runtime starts) to `cpu`.

@@ -25,6 +25,24 @@ pub fn proc_cpu_ticks(path: &str) -> Result<u64> {
     Ok(tick(11)? + tick(12)?)
 }
 
+/// The first process whose command name (`/proc/PID/comm`) is `comm` and, if given, whose
+/// command line contains `cmdline_has`; for the brokers' CPU time.
+pub fn pid_of(comm: &str, cmdline_has: Option<&str>) -> Option<u32> {
+    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    pids.into_iter().find(|pid| {
+        let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        name.trim() == comm
+            && cmdline_has.is_none_or(|needle| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+            })
+    })
+}
+
 /// Clock ticks per second (`getconf CLK_TCK`, 100 if that fails).
 pub fn clock_ticks_per_sec() -> u64 {
     Command::new("getconf")
