@@ -10,7 +10,7 @@ message on stderr (for example when fewer messages than expected arrived before 
   amqp-get  QUEUE COUNT TIMEOUT
   mqtt-pub-many TOPIC COUNT INTERVAL_MS   structured v5 events with ids f-0..f-N, QoS 1, riding out
                                        broker restarts; prints {"acked": [ids]} once all are acked
-  amqp-drain QUEUE IDLE_S               reads until the queue stays empty for IDLE_S seconds
+  amqp-drain QUEUE                      reads until the queue is empty (its messages all confirmed)
   amqp-setup EXCHANGE QUEUE BINDING_KEY   declares a topic exchange and a queue bound to it
   amqp-delete EXCHANGE QUEUE
 """
@@ -123,21 +123,27 @@ def amqp_pub(exchange, key, count, mode):
     conn.close()
 
 
+def amqp_message(method, props, body):
+    headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in (props.headers or {}).items()}
+    return {"routing_key": method.routing_key, "content_type": props.content_type, "headers": headers,
+            "message_id": props.message_id, "delivery_mode": props.delivery_mode,
+            "body": base64.b64encode(body).decode()}
+
+
 def amqp_get(queue, count, timeout):
+    """Consumes COUNT messages, waiting for each as it is pushed, until the deadline."""
     import pika
     conn = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
     ch = conn.channel()
     got = []
     deadline = time.time() + timeout
     while len(got) < count and time.time() < deadline:
-        method, props, body = ch.basic_get(queue, auto_ack=True)
-        if method is None:
-            time.sleep(0.02)
-            continue
-        headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in (props.headers or {}).items()}
-        got.append({"routing_key": method.routing_key, "content_type": props.content_type, "headers": headers,
-                    "message_id": props.message_id, "delivery_mode": props.delivery_mode,
-                    "body": base64.b64encode(body).decode()})
+        # Blocks until the broker pushes a message, or yields None when the deadline comes.
+        for method, props, body in ch.consume(queue, auto_ack=True, inactivity_timeout=max(deadline - time.time(), 0.01)):
+            if method is not None:
+                got.append(amqp_message(method, props, body))
+            break
+    ch.cancel()
     conn.close()
     for m in got:
         print(json.dumps(m, default=str), flush=True)
@@ -175,56 +181,64 @@ def mqtt_pub_many(topic, count, interval_ms):
     client = mqtt_client(mqtt.MQTTv5)
     client.reconnect_delay_set(min_delay=0.1, max_delay=1)
     client.max_inflight_messages_set(100)
-    client.connect(*MQTT)
-    client.loop_start()
     props = Properties(PacketTypes.PUBLISH)
     props.ContentType = "application/cloudevents+json"
+    changed = threading.Condition()
+    acked_mids = set()
+
+    def on_publish(_client, _userdata, mid, _reason, _properties):
+        with changed:
+            acked_mids.add(mid)
+            changed.notify_all()
+
+    def on_connect(*_args):
+        with changed:
+            changed.notify_all()
+
+    client.on_publish = on_publish
+    client.on_connect = on_connect
+    client.connect(*MQTT)
+    client.loop_start()
 
     def send(i):
         body = json.dumps({"specversion": "1.0", "id": f"f-{i}", "source": "/faults", "type": "t", "data": i})
-        return (time.time(), client.publish(topic, body, qos=1, properties=props))
-
-    def acked(info):
-        try:
-            return info.is_published()
-        except RuntimeError:  # published while disconnected: paho gave up on it
-            return None
+        info = client.publish(topic, body, qos=1, properties=props)
+        return (time.time(), info)
 
     flights = {}
     for i in range(count):
         flights[i] = send(i)
-        time.sleep(interval_ms / 1000)
-    # Resend what the broker has not acknowledged (a restart loses unacknowledged publishes);
-    # duplicates are fine, the ids of acknowledged ones are what the checker needs.
+        time.sleep(interval_ms / 1000)  # the publishing schedule (open loop), not a wait
+    # Resend what the broker has not acknowledged (a restart loses unacknowledged publishes):
+    # a publish paho refused while disconnected, or one unacknowledged for 5 s once connected.
+    # Duplicates are fine; the ids of acknowledged ones are what the checker needs.
     done = set()
     deadline = time.time() + 90
     while len(done) < count and time.time() < deadline:
+        with changed:
+            changed.wait(timeout=0.5)  # woken by every PUBACK and every (re)connect
+            newly = {i for i, (_, info) in flights.items() if info.mid in acked_mids and info.rc == 0}
+        done |= newly
+        if not client.is_connected():
+            continue
         for i, (sent_at, info) in list(flights.items()):
-            if i in done:
-                continue
-            state = acked(info)
-            if state:
-                done.add(i)
-            elif client.is_connected() and (state is None or time.time() - sent_at > 5):
+            if i not in done and (info.rc != 0 or time.time() - sent_at > 5):
                 flights[i] = send(i)
-        time.sleep(0.05)
     client.loop_stop()
     print(json.dumps({"acked": [f"f-{i}" for i in sorted(done)]}), flush=True)
 
 
-def amqp_drain(queue, idle_s):
+def amqp_drain(queue):
+    """Reads the queue until the broker says it is empty. Meant for queues whose messages were
+    all confirmed already (nothing more is on its way)."""
     import pika
     conn = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
     ch = conn.channel()
-    last = time.time()
-    while time.time() - last < idle_s:
+    while True:
         method, props, body = ch.basic_get(queue, auto_ack=True)
         if method is None:
-            time.sleep(0.05)
-            continue
-        last = time.time()
-        headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in (props.headers or {}).items()}
-        print(json.dumps({"headers": headers, "message_id": props.message_id}, default=str), flush=True)
+            break
+        print(json.dumps(amqp_message(method, props, body), default=str), flush=True)
     conn.close()
 
 
@@ -242,7 +256,7 @@ def main():
     elif cmd == "mqtt-pub-many":
         mqtt_pub_many(args[0], int(args[1]), float(args[2]))
     elif cmd == "amqp-drain":
-        amqp_drain(args[0], float(args[1]))
+        amqp_drain(args[0])
     elif cmd == "amqp-setup":
         amqp_setup(args[0], args[1], args[2])
     elif cmd == "amqp-delete":

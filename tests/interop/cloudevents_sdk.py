@@ -12,7 +12,6 @@ Exits non-zero with a message on the first mismatch.
 import json
 import sys
 import threading
-import time
 import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -95,10 +94,8 @@ def main():
             body = body.encode()
         post(f"{base}/topics/interop/python", headers, body)
 
-    # The gateway's webhook (binary mode) output, parsed by the SDK.
-    deadline = time.time() + 10
-    while len(received) < len(sent) and time.time() < deadline:
-        time.sleep(0.01)
+    # The gateway's webhook (binary mode) output, parsed by the SDK. The route confirms, so each
+    # 200 above came after the webhook's answer: every delivery is already here.
     with lock:
         deliveries = list(received)
     if len(deliveries) != len(sent):

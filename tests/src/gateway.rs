@@ -111,17 +111,14 @@ impl Gateway {
         let mut child = self.child.take().expect("running");
         let pid = i32::try_from(child.id()).expect("pid fits");
         signal(pid, "TERM");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "switchyard did not exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        // Wait for the exit itself (not a polling loop), bounded by a deadline.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait().map(|status| status.code()));
+        });
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("switchyard did not exit within 30 s of SIGTERM")
+            .expect("wait for switchyard")
     }
 }
 
