@@ -96,6 +96,9 @@ pub struct HubSettings {
     /// Topics held at once; at the limit the least recently published 1 % are forgotten (a
     /// resume from before them gets a reset). Default 100 000.
     pub max_topics: usize,
+    /// Polling consumer groups (`?group=` on a poll) whose cursors are kept; at the limit the
+    /// least recently polled 1 % are forgotten and restart at the present. Default 10 000.
+    pub max_poll_groups: usize,
 }
 
 impl Default for HubSettings {
@@ -106,6 +109,7 @@ impl Default for HubSettings {
             replay_bytes: d.replay_bytes,
             subscriber_queue: d.subscriber_queue,
             max_topics: d.max_topics,
+            max_poll_groups: d.max_poll_groups,
         }
     }
 }
@@ -117,6 +121,7 @@ impl From<&HubSettings> for HubConfig {
             replay_bytes: s.replay_bytes,
             subscriber_queue: s.subscriber_queue,
             max_topics: s.max_topics,
+            max_poll_groups: s.max_poll_groups,
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tower::ServiceExt;
 
+use metrics::Counter;
 use switchyard_core::backoff::Backoff;
 use switchyard_core::error::{BoxError, DeliveryError};
 use switchyard_core::event::Event;
@@ -51,12 +52,38 @@ pub struct DedupeConfig {
     pub window: usize,
 }
 
+/// One sink of a route, with its counters registered once at compile time rather than looked
+/// up (and their labels allocated) for every event.
+#[derive(Debug)]
+pub(crate) struct RouteSink {
+    pub(crate) name: String,
+    pub(crate) sink: Sink,
+    confirmed: Counter,
+    rejected: Counter,
+    failed: Counter,
+    retries: Counter,
+}
+
+impl RouteSink {
+    pub(crate) fn new(route: &str, name: &str, sink: Sink) -> Self {
+        let outcome = |outcome: &'static str| metrics::counter!("switchyard_sink_deliveries_total", "route" => route.to_owned(), "sink" => name.to_owned(), "outcome" => outcome);
+        Self {
+            name: name.to_owned(),
+            sink,
+            confirmed: outcome("confirmed"),
+            rejected: outcome("rejected"),
+            failed: outcome("failed"),
+            retries: metrics::counter!("switchyard_sink_retries_total", "route" => route.to_owned(), "sink" => name.to_owned()),
+        }
+    }
+}
+
 /// The compiled policy of one route.
 #[derive(Debug)]
 pub(crate) struct DeliveryPolicy {
     pub(crate) retry: RetryConfig,
     pub(crate) timeout: Option<Duration>,
-    pub(crate) dead_letter: Option<(String, Sink)>,
+    pub(crate) dead_letter: Option<RouteSink>,
     pub(crate) dedupe: Option<DedupeWindow>,
 }
 
@@ -74,8 +101,7 @@ impl DeliveryPolicy {
     pub(crate) async fn deliver(
         &self,
         route: &str,
-        name: &str,
-        sink: &Sink,
+        target: &RouteSink,
         event: &Event,
     ) -> Result<(), BoxError> {
         let attempts = self.retry.attempts.max(1);
@@ -88,19 +114,18 @@ impl DeliveryPolicy {
             backoff = backoff.without_jitter();
         }
         loop {
-            let result = self.attempt(name, sink, event.clone()).await;
-            let outcome = match &result {
-                Ok(()) => "confirmed",
-                Err(e) if is_permanent(e) => "rejected",
-                Err(_) => "failed",
-            };
-            metrics::counter!("switchyard_sink_deliveries_total", "route" => route.to_owned(), "sink" => name.to_owned(), "outcome" => outcome)
-                .increment(1);
+            let result = self
+                .attempt(&target.name, &target.sink, event.clone())
+                .await;
+            match &result {
+                Ok(()) => target.confirmed.increment(1),
+                Err(e) if is_permanent(e) => target.rejected.increment(1),
+                Err(_) => target.failed.increment(1),
+            }
             match result {
                 Err(err) if !is_permanent(&err) && attempt < attempts => {
-                    metrics::counter!("switchyard_sink_retries_total", "route" => route.to_owned(), "sink" => name.to_owned())
-                        .increment(1);
-                    tracing::debug!(%route, sink = %name, attempt, error = %err, "retrying");
+                    target.retries.increment(1);
+                    tracing::debug!(%route, sink = %target.name, attempt, error = %err, "retrying");
                     tokio::time::sleep(backoff.next_delay(Duration::ZERO)).await;
                     attempt += 1;
                 }

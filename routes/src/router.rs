@@ -15,7 +15,8 @@ use switchyard_core::topic::TopicFilter;
 
 use crate::config::RouteConfig;
 use crate::filter::Filter;
-use crate::policy::{DedupeWindow, DeliveryPolicy, is_permanent};
+use crate::policy::{DedupeWindow, DeliveryPolicy, RouteSink, is_permanent};
+use metrics::Counter;
 use switchyard_core::template::TopicTemplate;
 
 /// Deliveries of routes with `confirm: false` that may run in the background at once; beyond
@@ -29,7 +30,13 @@ pub struct Route {
     from: Vec<String>,
     topics: Vec<TopicFilter>,
     filter: Option<Filter>,
-    sinks: Vec<(String, Sink)>,
+    sinks: Vec<RouteSink>,
+    /// `switchyard_route_matched_total{route}`, registered once.
+    matched: Counter,
+    /// `switchyard_route_duplicates_total{route}`.
+    duplicates: Counter,
+    /// `switchyard_route_dead_lettered_total{route}`.
+    dead_lettered: Counter,
     template: Option<TopicTemplate>,
     confirm: bool,
     policy: DeliveryPolicy,
@@ -124,7 +131,7 @@ fn compile_route(
     let mut route_sinks = Vec::new();
     for name in &cfg.to.0 {
         match sinks.get(name) {
-            Some(sink) => route_sinks.push((name.clone(), sink.clone())),
+            Some(sink) => route_sinks.push(RouteSink::new(&cfg.name, name, sink.clone())),
             None => errors.push(format!(
                 "{path}.to: no outbound named `{name}` (`hub` is the built-in hub)"
             )),
@@ -142,6 +149,9 @@ fn compile_route(
         topics,
         filter,
         sinks: route_sinks,
+        matched: metrics::counter!("switchyard_route_matched_total", "route" => cfg.name.clone()),
+        duplicates: metrics::counter!("switchyard_route_duplicates_total", "route" => cfg.name.clone()),
+        dead_lettered: metrics::counter!("switchyard_route_dead_lettered_total", "route" => cfg.name.clone()),
         template,
         confirm: cfg.confirm,
         policy,
@@ -164,7 +174,9 @@ fn compile_policy(
         .dead_letter
         .as_ref()
         .and_then(|name| match sinks.get(name) {
-            Some(sink) if !cfg.to.0.contains(name) => Some((name.clone(), sink.clone())),
+            Some(sink) if !cfg.to.0.contains(name) => {
+                Some(RouteSink::new(&cfg.name, name, sink.clone()))
+            }
             Some(_) => {
                 errors.push(format!("{path}.dead_letter: `{name}` is also in `to`"));
                 None
@@ -230,7 +242,8 @@ async fn route(
         .filter(|&i| table.routes[i].matches(&event))
         .collect();
     if matching.is_empty() {
-        metrics::counter!("switchyard_no_route_total", "inbound" => event.origin.inbound.to_string()).increment(1);
+        metrics::counter!("switchyard_no_route_total", "inbound" => event.origin.inbound.clone())
+            .increment(1);
         tracing::debug!(inbound = %event.origin.inbound, topic = %event.origin.topic, "no route");
         return Err(Box::new(DeliveryError::NoRoute {
             inbound: event.origin.inbound.to_string(),
@@ -240,8 +253,7 @@ async fn route(
     let mut confirmed = Vec::new();
     for i in matching {
         let route = &table.routes[i];
-        metrics::counter!("switchyard_route_matched_total", "route" => route.name.clone())
-            .increment(1);
+        route.matched.increment(1);
         if route.confirm {
             confirmed.push(deliver_route(route, &event));
         } else {
@@ -271,8 +283,7 @@ async fn deliver_route(route: &Route, event: &Event) -> Result<usize, BoxError> 
     if let Some(window) = &policy.dedupe
         && window.contains(&event.cloud.source, &event.cloud.id)
     {
-        metrics::counter!("switchyard_route_duplicates_total", "route" => route.name.clone())
-            .increment(1);
+        route.duplicates.increment(1);
         return Ok(0);
     }
     let result = match render_topic(route, event) {
@@ -280,7 +291,7 @@ async fn deliver_route(route: &Route, event: &Event) -> Result<usize, BoxError> 
             let calls = route
                 .sinks
                 .iter()
-                .map(|(name, sink)| policy.deliver(&route.name, name, sink, &copy));
+                .map(|target| policy.deliver(&route.name, target, &copy));
             join_all(calls)
                 .await
                 .into_iter()
@@ -290,11 +301,11 @@ async fn deliver_route(route: &Route, event: &Event) -> Result<usize, BoxError> 
         Err(err) => Err(err),
     };
     let result = match (result, &policy.dead_letter) {
-        (Err(err), Some((name, sink))) if is_permanent(&err) => {
+        (Err(err), Some(target)) if is_permanent(&err) => {
             let copy = switchyard_core::settle::dead_letter_copy(event, &err.to_string());
-            tracing::info!(route = %route.name, dead_letter = %name, reason = %err, "dead-lettering");
-            policy.deliver(&route.name, name, sink, &copy).await?;
-            metrics::counter!("switchyard_route_dead_lettered_total", "route" => route.name.clone()).increment(1);
+            tracing::info!(route = %route.name, dead_letter = %target.name, reason = %err, "dead-lettering");
+            policy.deliver(&route.name, target, &copy).await?;
+            route.dead_lettered.increment(1);
             Ok(0)
         }
         (other, _) => other,

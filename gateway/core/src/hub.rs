@@ -38,6 +38,10 @@ pub struct HubConfig {
     pub replay_bytes: usize,
     /// Events queued per subscriber before it is disconnected as a slow consumer.
     pub subscriber_queue: usize,
+    /// Polling consumer groups whose cursors the hub keeps (group names come from clients, so
+    /// they are bounded too); at the limit the least recently polled 1 % are forgotten and
+    /// start again at the present when they come back.
+    pub max_poll_groups: usize,
     /// Topics the hub holds at once; at the limit, the least recently published 1 % are
     /// forgotten (a later resume from before them gets a reset, never a silent gap).
     pub max_topics: usize,
@@ -50,6 +54,7 @@ impl Default for HubConfig {
             replay_bytes: 4 << 20,
             subscriber_queue: 1024,
             max_topics: 100_000,
+            max_poll_groups: 10_000,
         }
     }
 }
@@ -74,6 +79,10 @@ struct Inner {
     /// Cursors below this come from before this process started.
     history_start: u64,
     state: Mutex<State>,
+    /// `switchyard_hub_published_total` and `switchyard_hub_deliveries_total`, registered
+    /// once: publish is the hot path.
+    published: metrics::Counter,
+    deliveries: metrics::Counter,
 }
 
 #[derive(Debug)]
@@ -86,7 +95,9 @@ struct State {
     forgotten_through: u64,
     registry: Registry,
     /// Server-side cursors of polling consumer groups, keyed by (filter, group).
-    poll_groups: HashMap<(String, String), u64>,
+    poll_groups: HashMap<(String, String), GroupCursor>,
+    /// Counts group polls, so the least recently polled group can be found.
+    poll_clock: u64,
 }
 
 /// What a subscription or poll starts from.
@@ -120,8 +131,11 @@ impl Hub {
                     forgotten_through: 0,
                     registry,
                     poll_groups: HashMap::new(),
+                    poll_clock: 0,
                 }),
                 config,
+                published: metrics::counter!("switchyard_hub_published_total"),
+                deliveries: metrics::counter!("switchyard_hub_deliveries_total"),
             }),
         }
     }
@@ -162,8 +176,8 @@ impl Hub {
         log.push(msg.clone(), cfg.replay_events, cfg.replay_bytes);
         let delivered = state.registry.fan_out(&msg);
         drop(state);
-        metrics::counter!("switchyard_hub_published_total").increment(1);
-        metrics::counter!("switchyard_hub_deliveries_total").increment(delivered as u64);
+        self.inner.published.increment(1);
+        self.inner.deliveries.increment(delivered as u64);
         Ok(seq)
     }
 
@@ -217,13 +231,26 @@ impl Hub {
         let mut state = self.lock();
         let key = (filter.as_str().to_owned(), group.to_owned());
         let last = state.last_seq;
-        let since = *state.poll_groups.entry(key.clone()).or_insert(last);
+        let max_groups = self.inner.config.max_poll_groups;
+        if !state.poll_groups.contains_key(&key) && state.poll_groups.len() >= max_groups {
+            state.forget_idle_poll_groups(max_groups / 100 + 1);
+        }
+        let since = state.poll_groups.get(&key).map_or(last, |g| g.cursor);
         let messages = self.replay_locked(&state, filter, since, Keep::Oldest(limit));
         // A group's members share one cursor, so the reset is for the group, not one member;
         // it is still reported, once, to whoever polls first.
         let cursor = next_cursor(&messages, last, limit);
-        state.poll_groups.insert(key, cursor);
+        state.poll_clock += 1;
+        let polled = state.poll_clock;
+        state
+            .poll_groups
+            .insert(key, GroupCursor { cursor, polled });
         PollBatch { messages, cursor }
+    }
+
+    #[cfg(test)]
+    fn state_poll_groups(&self) -> usize {
+        self.lock().poll_groups.len()
     }
 
     /// Number of topics and of live subscriptions, for the admin endpoints.
@@ -269,7 +296,32 @@ impl Hub {
     }
 }
 
+/// Where a polling consumer group stands.
+#[derive(Debug, Clone, Copy)]
+struct GroupCursor {
+    cursor: u64,
+    /// `poll_clock` at its last poll.
+    polled: u64,
+}
+
 impl State {
+    /// Forgets the `n` least recently polled consumer groups.
+    fn forget_idle_poll_groups(&mut self, n: usize) {
+        let mut ages: Vec<(u64, (String, String))> = self
+            .poll_groups
+            .iter()
+            .map(|(k, g)| (g.polled, k.clone()))
+            .collect();
+        let n = n.min(ages.len());
+        if n == 0 {
+            return;
+        }
+        ages.select_nth_unstable_by_key(n - 1, |(polled, _)| *polled);
+        for (_, key) in ages.into_iter().take(n) {
+            self.poll_groups.remove(&key);
+        }
+    }
+
     /// Forgets the `n` least recently published topics. Linear in the number of topics, but
     /// runs once per `n` new topics at the limit.
     fn forget_oldest_topics(&mut self, n: usize) {

@@ -232,6 +232,7 @@ fn check_addresses(config: &Config, errors: &mut Vec<String>) {
         ("hub.replay_events", config.hub.replay_events),
         ("hub.subscriber_queue", config.hub.subscriber_queue),
         ("hub.max_topics", config.hub.max_topics),
+        ("hub.max_poll_groups", config.hub.max_poll_groups),
         ("limits.max_in_flight", config.limits.max_in_flight),
     ] {
         if value == 0 {

@@ -239,3 +239,24 @@ fn at_the_topic_limit_old_topics_are_forgotten_and_resumes_from_before_get_a_res
         "t/0 was forgotten: not a silent gap"
     );
 }
+
+#[test]
+fn polling_groups_are_bounded_and_the_idlest_are_forgotten() {
+    let hub = Hub::new(HubConfig {
+        max_poll_groups: 10,
+        ..HubConfig::default()
+    });
+    let f = filter("q");
+    hub.poll_group(&f, "kept", 10);
+    for i in 0..30 {
+        hub.poll_group(&f, &format!("g{i}"), 10);
+        hub.poll_group(&f, "kept", 10);
+    }
+    assert!(hub.state_poll_groups() <= 10);
+    hub.publish("q", &ev("1")).expect("publish");
+    assert_eq!(
+        hub.poll_group(&f, "kept", 10).messages.len(),
+        1,
+        "an active group keeps its cursor"
+    );
+}

@@ -43,7 +43,8 @@ where
     }
 
     fn call(&mut self, event: Event) -> Self::Future {
-        let inbound = event.origin.inbound.to_string();
+        // An `Arc<str>` label: a reference count, not an allocation, per event.
+        let inbound = event.origin.inbound.clone();
         let started = Instant::now();
         let fut = self.inner.call(event);
         Box::pin(async move {
