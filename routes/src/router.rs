@@ -1,5 +1,6 @@
 //! The compiled route table and the router service at the end of the pipeline.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -316,19 +317,21 @@ async fn deliver_route(route: &Route, event: &Event) -> Result<usize, BoxError> 
     result
 }
 
-/// The copy of `event` this route's sinks see, with its topic template applied.
-fn render_topic(route: &Route, event: &Event) -> Result<Event, BoxError> {
+/// The event this route's sinks see: with its topic template applied, or the event itself
+/// (each sink attempt takes its own copy anyway, so none is made here without a template).
+fn render_topic<'e>(route: &Route, event: &'e Event) -> Result<Cow<'e, Event>, BoxError> {
+    let Some(template) = &route.template else {
+        return Ok(Cow::Borrowed(event));
+    };
+    let topic = template
+        .render(event)
+        .map_err(|e| DeliveryError::Rejected {
+            sink: route.name.clone(),
+            reason: format!("topic template: {e}"),
+        })?;
     let mut copy = event.clone();
-    if let Some(template) = &route.template {
-        let topic = template
-            .render(event)
-            .map_err(|e| DeliveryError::Rejected {
-                sink: route.name.clone(),
-                reason: format!("topic template: {e}"),
-            })?;
-        copy.topic = topic.into();
-    }
-    Ok(copy)
+    copy.topic = topic.into();
+    Ok(Cow::Owned(copy))
 }
 
 #[cfg(test)]
