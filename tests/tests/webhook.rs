@@ -130,3 +130,20 @@ async fn slow_webhook_times_out_504() {
     let res = publish(&gw).await;
     assert_eq!(res.status, 504, "{}", res.text());
 }
+
+/// The header-read timeout guards only the wait for a request's headers: a publish whose sink
+/// takes far longer than it still gets its answer on the same connection, never a close
+/// (issue 6: a publisher cannot tell a dropped connection from a lost publish).
+#[tokio::test]
+async fn a_publish_slower_than_the_header_timeout_is_still_answered() {
+    let hook = Receiver::start_slow(Duration::from_millis(1500)).await;
+    let yaml = format!(
+        "http: {{ header_read_timeout_ms: 200 }}\n{}",
+        config(&hook.url(), "binary", "")
+    );
+    let gw = Gateway::start_with(Some(&yaml));
+    let res = publish(&gw).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["accepted"][0], "w-1");
+    assert_eq!(hook.accepted().len(), 1);
+}
