@@ -16,8 +16,8 @@ use tokio_util::task::TaskTracker;
 
 use switchyard_core::health::Readiness;
 use switchyard_core::hub::Hub;
-use switchyard_core::pipeline::{self, Pipeline, PipelineLimits};
-use switchyard_http::server::{ServerOptions, serve};
+use switchyard_core::pipeline::{self, DrainGate, Pipeline, PipelineLimits};
+use switchyard_http::server::{ServerOptions, Stopping, serve};
 use switchyard_http::{HttpState, router};
 use switchyard_routes::{RouteTable, Router};
 
@@ -51,11 +51,17 @@ fn inbound_names(config: &Config) -> Vec<String> {
         .collect()
 }
 
-/// Everything that runs, and what the drain stops.
+/// Everything that runs, and what the drain stops, in this order.
 struct Running {
     http: HttpState,
     readiness: Readiness,
-    /// Broker inbounds: stopped by `http.shutdown` too, waited for by the drain.
+    /// Cancelled first: the listeners stop accepting and the broker inbounds stop taking
+    /// messages. Open connections stay, so a publish racing the signal gets an answer.
+    stop_accepting: CancellationToken,
+    /// Closed with it: every new publish, whatever its inbound, is refused (503); the drain
+    /// waits for the deliveries already inside before it ends the streams.
+    gate: DrainGate,
+    /// Broker inbounds, waited for by the drain.
     inbounds: TaskTracker,
 }
 
@@ -70,7 +76,10 @@ pub async fn run(config: Config, metrics: PrometheusHandle) -> anyhow::Result<()
         header_read_timeout: Duration::from_millis(config.http.header_read_timeout_ms.max(1)),
         slots: Arc::new(tokio::sync::Semaphore::new(config.http.max_connections)),
     };
-    let shutdown = running.http.shutdown.clone();
+    let stopping = Stopping {
+        accepting: running.stop_accepting.clone(),
+        connections: running.http.shutdown.clone(),
+    };
     match &config.listen.admin {
         None => app = app.merge(admin_routes),
         Some(addr) => {
@@ -86,7 +95,7 @@ pub async fn run(config: Config, metrics: PrometheusHandle) -> anyhow::Result<()
                 admin_listener,
                 admin_routes,
                 admin_options,
-                shutdown.clone(),
+                stopping.clone(),
                 connections.clone(),
             ));
         }
@@ -94,13 +103,7 @@ pub async fn run(config: Config, metrics: PrometheusHandle) -> anyhow::Result<()
     // The address actually bound (port 0 picks one): tests and scripts read this line.
     tracing::info!(address = %listener.local_addr()?, "http listening");
     running.readiness.register("http").set(true);
-    let server = tokio::spawn(serve(
-        listener,
-        app,
-        options,
-        shutdown.clone(),
-        connections.clone(),
-    ));
+    let server = tokio::spawn(serve(listener, app, options, stopping, connections.clone()));
     let signal = wait_for_signal().await?;
     tracing::info!(%signal, "draining");
     drain(
@@ -124,8 +127,9 @@ fn start(config: &Config) -> anyhow::Result<Running> {
     let limits = PipelineLimits {
         max_in_flight: config.limits.max_in_flight,
     };
-    let pipeline: Pipeline = pipeline::build(Router::new(table), &limits);
-    let shutdown = CancellationToken::new();
+    let gate = DrainGate::default();
+    let pipeline: Pipeline = pipeline::build(Router::new(table), &limits, &gate);
+    let stop_accepting = CancellationToken::new();
     let inbounds = TaskTracker::new();
     for (name, entry) in &config.inbounds {
         let dead_letter = entry
@@ -136,7 +140,7 @@ fn start(config: &Config) -> anyhow::Result<Running> {
         let (name, pipeline, shutdown) = (
             Arc::<str>::from(name.as_str()),
             pipeline.clone(),
-            shutdown.clone(),
+            stop_accepting.clone(),
         );
         match &entry.kind {
             InboundConfig::Mqtt(cfg) => inbounds.spawn(switchyard_mqtt::inbound::run(
@@ -162,12 +166,14 @@ fn start(config: &Config) -> anyhow::Result<Running> {
         hub,
         config: Arc::new(config.http.clone()),
         inbound: HTTP_INBOUND.into(),
-        shutdown,
+        shutdown: CancellationToken::new(),
         websockets: TaskTracker::new(),
     };
     Ok(Running {
         http,
         readiness,
+        stop_accepting,
+        gate,
         inbounds,
     })
 }
@@ -181,25 +187,44 @@ async fn bind(addr: &str, key: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {addr} ({key})"))
 }
 
-/// Stops accepting, ends streams (WebSockets close with 1001), stops the broker inbounds
-/// (in-flight messages finish and are acked; the rest stay unacked for redelivery), and gives
-/// in-flight requests the grace period to finish.
+/// The ordered drain. A publish answered 200 was handed to every subscriber connected at that
+/// moment, and reaches it:
+/// 1. stop accepting (listeners, broker inbounds) and close the gate: new publishes get 503;
+/// 2. let the deliveries already inside finish (and broker inbounds ack them);
+/// 3. end the streams, each after flushing what it already holds (SSE, WebSocket with 1001,
+///    long polls answer), and close connections after their current response.
+///
+/// Both waits share one grace period; what is left after it is closed.
 async fn drain(
     running: Running,
     server: tokio::task::JoinHandle<()>,
     connections: TaskTracker,
     grace: Duration,
 ) {
+    let deadline = tokio::time::Instant::now() + grace;
     running.readiness.start_draining();
-    running.http.shutdown.cancel();
+    running.stop_accepting.cancel();
+    running.gate.close();
     let _ = server.await;
+    running.inbounds.close();
+    let delivered = tokio::time::timeout_at(deadline, async {
+        running.gate.finished().await;
+        running.inbounds.wait().await;
+    })
+    .await;
+    if delivered.is_err() {
+        tracing::warn!(
+            deliveries = running.gate.in_flight(),
+            inbounds = running.inbounds.len(),
+            "grace period over with deliveries still running; ending streams"
+        );
+    }
+    running.http.shutdown.cancel();
     connections.close();
     running.http.websockets.close();
-    running.inbounds.close();
-    let finished = tokio::time::timeout(grace, async {
+    let finished = tokio::time::timeout_at(deadline, async {
         connections.wait().await;
         running.http.websockets.wait().await;
-        running.inbounds.wait().await;
     })
     .await;
     match finished {
@@ -207,7 +232,6 @@ async fn drain(
         Err(_) => tracing::warn!(
             connections = connections.len(),
             websockets = running.http.websockets.len(),
-            inbounds = running.inbounds.len(),
             "grace period over; closing what is left"
         ),
     }

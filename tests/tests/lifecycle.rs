@@ -1,4 +1,4 @@
-//! Admin endpoints, configuration errors, slowloris, and the drain on SIGTERM.
+//! Admin endpoints, configuration errors and slowloris (the drain is in `drain.rs`).
 
 use std::process::Command;
 use std::time::Duration;
@@ -143,91 +143,4 @@ async fn headers_sent_one_byte_at_a_time_are_timed_out() {
         sent < request.len(),
         "the server waited for the whole head ({sent} bytes)"
     );
-}
-
-#[tokio::test]
-async fn sigterm_drains_streams_and_loses_no_accepted_publish() {
-    let hook = Receiver::start().await;
-    let yaml = format!(
-        "outbounds:\n  hook: {{ type: webhook, url: \"{}\" }}\nroutes:\n  - {{ name: all, to: [hub, hook] }}\nshutdown: {{ grace_ms: 5000 }}\n",
-        hook.url()
-    );
-    let mut gw = Gateway::start_with(Some(&yaml));
-    let mut sse = SseStream::connect(&gw.url("/topics/d"), &[]).await;
-    sse.next_any(T).await.expect("preamble");
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/topics/d", gw.addr))
-        .await
-        .expect("ws");
-
-    // Publishers keep going while the signal arrives; every 2xx must have reached the webhook.
-    let base = gw.url("");
-    let publishers: Vec<_> = (0..4)
-        .map(|p| {
-            let base = base.clone();
-            tokio::spawn(async move {
-                let mut accepted = Vec::new();
-                for i in 0..10_000 {
-                    let id = format!("p{p}-{i}");
-                    let body = serde_json::json!({"specversion":"1.0","id":id,"source":"/drain","type":"t"}).to_string();
-                    let url = format!("{base}/topics/d");
-                    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                        .build_http::<http_body_util::Full<bytes::Bytes>>();
-                    let req = http::Request::post(&url)
-                        .header("content-type", "application/cloudevents+json")
-                        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
-                        .expect("request");
-                    match client.request(req).await {
-                        Ok(res) if res.status() == 200 => accepted.push(id),
-                        Ok(_) | Err(_) => break,
-                    }
-                }
-                accepted
-            })
-        })
-        .collect();
-    switchyard_e2e::eventually(T, "some deliveries", || async {
-        (hook.count() > 50).then_some(())
-    })
-    .await;
-    let code = tokio::task::spawn_blocking(move || {
-        let code = gw.terminate();
-        (code, gw)
-    })
-    .await
-    .expect("terminate");
-    assert_eq!(code.0, Some(0), "clean exit after drain");
-
-    let mut accepted = Vec::new();
-    for p in publishers {
-        accepted.extend(p.await.expect("publisher"));
-    }
-    let delivered: std::collections::HashSet<String> = hook
-        .accepted()
-        .iter()
-        .map(|r| r.headers["ce-id"].to_str().expect("id").to_owned())
-        .collect();
-    let lost: Vec<_> = accepted
-        .iter()
-        .filter(|id| !delivered.contains(*id))
-        .collect();
-    assert!(
-        lost.is_empty(),
-        "{} accepted publishes never reached the webhook: {:?}",
-        lost.len(),
-        &lost[..lost.len().min(5)]
-    );
-    assert!(!accepted.is_empty());
-
-    // The SSE stream ended and the WebSocket got 1001.
-    while within(T, "SSE end", sse.next_any(T)).await.is_some() {}
-    loop {
-        match within(T, "ws close", ws.next()).await {
-            Some(Ok(Message::Close(Some(frame)))) => {
-                assert_eq!(u16::from(frame.code), 1001);
-                break;
-            }
-            Some(Ok(_)) => {}
-            other => panic!("expected close 1001, got {other:?}"),
-        }
-    }
 }

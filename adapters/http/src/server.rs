@@ -47,14 +47,26 @@ pub struct ServerOptions {
     pub slots: Arc<Semaphore>,
 }
 
-/// Serves `app` on `listener` until `shutdown` is cancelled. Each connection's task is in
-/// `connections`; on shutdown, each one finishes its in-flight request and closes. The caller
-/// waits on `connections` (with its grace period) to complete the drain.
+/// The two steps of a drain the accept loop takes part in.
+#[derive(Debug, Clone)]
+pub struct Stopping {
+    /// Cancelled first: the listener closes; open connections keep being served, so requests
+    /// already sent get an answer (503 while draining) instead of a reset.
+    pub accepting: CancellationToken,
+    /// Cancelled once the deliveries under way finished: each connection finishes its current
+    /// response (streams end after flushing) and closes.
+    pub connections: CancellationToken,
+}
+
+/// Serves `app` on `listener` until `stopping.accepting` is cancelled. Each connection's task
+/// is in `connections`; once `stopping.connections` is cancelled, each one finishes its
+/// in-flight request and closes. The caller waits on `connections` (with its grace period) to
+/// complete the drain.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     options: ServerOptions,
-    shutdown: CancellationToken,
+    stopping: Stopping,
     connections: TaskTracker,
 ) {
     let mut builder = http1::Builder::new();
@@ -66,7 +78,7 @@ pub async fn serve(
     let slots = options.slots.clone();
     loop {
         let accepted = tokio::select! {
-            () = shutdown.cancelled() => break,
+            () = stopping.accepting.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
         let (stream, peer) = match accepted {
@@ -94,7 +106,7 @@ pub async fn serve(
             },
         ));
         let builder = builder.clone();
-        let shutdown = shutdown.clone();
+        let shutdown = stopping.connections.clone();
         connections.spawn(async move {
             let connection = builder
                 .serve_connection(TokioIo::new(stream), service)

@@ -93,7 +93,7 @@ impl Feed {
         }
         let received = tokio::select! {
             biased;
-            () = self.shutdown.cancelled() => return None,
+            () = self.shutdown.cancelled() => return self.flush(),
             r = tokio::time::timeout(self.keepalive, self.subscription.recv()) => r,
         };
         match received {
@@ -113,6 +113,19 @@ impl Feed {
                 Some(closing_event(reason))
             }
         }
+    }
+}
+
+impl Feed {
+    /// The drain's last chunk: everything the subscription already holds (the drain ended the
+    /// streams only after every accepted publish reached their queues), then the end.
+    fn flush(&mut self) -> Option<Bytes> {
+        self.done = true;
+        let mut chunk = BytesMut::new();
+        while let Some(next) = self.subscription.try_recv() {
+            chunk.extend_from_slice(&next.sse);
+        }
+        (!chunk.is_empty()).then(|| chunk.freeze())
     }
 }
 

@@ -1,6 +1,7 @@
 //! The pipeline every inbound calls: a `tower::Service<Event>` whose layers apply policy before
 //! the router hands the event to its sinks. Its response or error decides the source's ack.
 
+mod drain_layer;
 mod metrics_layer;
 mod trace_layer;
 
@@ -12,6 +13,7 @@ use tower::{Service, ServiceBuilder, ServiceExt};
 
 use crate::error::{BoxError, DeliveryError};
 use crate::event::Event;
+pub use drain_layer::{Drain, DrainGate, DrainLayer};
 pub use metrics_layer::{Metrics, MetricsLayer};
 pub use trace_layer::{Trace, TraceLayer};
 
@@ -43,8 +45,9 @@ impl Default for PipelineLimits {
     }
 }
 
-/// Builds the pipeline around `router`. One layer a line, outermost first.
-pub fn build<R>(router: R, limits: &PipelineLimits) -> Pipeline
+/// Builds the pipeline around `router`. One layer a line, outermost first. `gate` is closed
+/// by the drain.
+pub fn build<R>(router: R, limits: &PipelineLimits, gate: &DrainGate) -> Pipeline
 where
     R: Service<Event, Response = Delivered, Error = BoxError> + Clone + Send + Sync + 'static,
     R::Future: Send + 'static,
@@ -54,6 +57,9 @@ where
         .layer(TraceLayer)
         // Above the limits, so shed events are counted as outcomes too.
         .layer(MetricsLayer)
+        // Above the limits: a draining gateway refuses before anything is counted in flight,
+        // and every event that got past it is waited for before the streams end.
+        .layer(DrainLayer::new(gate.clone()))
         // Name a shed event for what it is, so inbounds can answer 503 / stop acking.
         .map_err(name_overload)
         // Refuse at the limit instead of queueing: queued events would hold memory and the
