@@ -13,6 +13,8 @@ message on stderr (for example when fewer messages than expected arrived before 
   amqp-drain QUEUE                      reads until the queue is empty (its messages all confirmed)
   amqp-setup EXCHANGE QUEUE BINDING_KEY   declares a topic exchange and a queue bound to it
   amqp-delete EXCHANGE QUEUE
+  mqtt-pub-props TOPIC ID EXTRA_JSON    one MQTT 5 binary-mode event with id ID whose user properties
+                                       are its attributes plus EXTRA_JSON's [[name, value], ...], QoS 1
 """
 
 import base64
@@ -242,6 +244,26 @@ def amqp_drain(queue):
     conn.close()
 
 
+def mqtt_pub_props(topic, id_, extra_json):
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    attrs, data = event(0, "v5-binary")
+    attrs["id"] = id_
+    props = Properties(PacketTypes.PUBLISH)
+    props.ContentType = "application/json"
+    props.UserProperty = [(k, v) for k, v in attrs.items()] + [(k, v) for k, v in json.loads(extra_json)]
+    client = mqtt_client(mqtt.MQTTv5)
+    client.connect(*MQTT)
+    client.loop_start()
+    info = client.publish(topic, json.dumps(data), qos=1, properties=props)
+    info.wait_for_publish(timeout=10)
+    if not info.is_published():
+        sys.exit(f"publish {id_} not acknowledged")
+    client.loop_stop()
+    client.disconnect()
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "mqtt-pub":
@@ -261,6 +283,8 @@ def main():
         amqp_setup(args[0], args[1], args[2])
     elif cmd == "amqp-delete":
         amqp_delete(args[0], args[1])
+    elif cmd == "mqtt-pub-props":
+        mqtt_pub_props(args[0], args[1], args[2])
     else:
         sys.exit(f"unknown command {cmd}")
 

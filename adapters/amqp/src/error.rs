@@ -62,4 +62,14 @@ pub(crate) enum EncodeError {
     /// A property or routing key over the 255 bytes AMQP allows.
     #[error(transparent)]
     TooLong(#[from] NameTooLong),
+    /// The properties (in binary mode: every attribute, as a header) make a content header
+    /// frame larger than the connection's `frame_max`. Unlike the body, the header cannot be
+    /// split over frames, and the broker closes the whole connection over an oversized frame.
+    #[error(
+        "the event's attributes make a {size}-byte AMQP content header frame, more than the broker's frame_max of {frame_max} bytes (binary mode carries attributes as headers, which must fit in one frame); use smaller attributes or structured mode"
+    )]
+    HeaderTooLarge { size: usize, frame_max: u32 },
+    /// lapin could not serialise the properties (not expected for values we build).
+    #[error("the message properties cannot be encoded: {0}")]
+    Properties(String),
 }

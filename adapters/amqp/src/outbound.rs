@@ -6,7 +6,12 @@
 //! confirm-mode channel to publishers through a `watch`. While there is none, publishing fails
 //! at once with `Unavailable` rather than queueing: the source backs off and retries, and
 //! memory stays bounded.
+//!
+//! Events the broker could never take are refused (`Rejected`) before anything is sent: a
+//! routing key over 255 bytes, and attributes too large for one content header frame
+//! (`outbound/content_header.rs`), which RabbitMQ would answer by closing the connection.
 
+mod content_header;
 mod link;
 mod routing_key;
 
@@ -163,6 +168,9 @@ impl Inner {
             .map_err(|e| self.rejected(e))?;
         let message = convert::encode(&event.cloud, self.encode).map_err(|e| self.rejected(e))?;
         let link = self.current_link()?;
+        // `frame_max` is negotiated per connection, so this check comes once there is one.
+        content_header::check_fits(&message.properties, link.frame_max)
+            .map_err(|e| self.rejected(e))?;
         let options = BasicPublishOptions {
             mandatory: self.mandatory,
             immediate: false,

@@ -152,7 +152,8 @@ pub struct MqttOutboundConfig {
     #[serde(default)]
     pub mode: Option<MqttMode>,
     /// Largest packet published, in bytes (at least 65 536): a larger event is refused for
-    /// good instead of being sent. Default 1 048 576 (1 MiB).
+    /// good instead of being sent. With MQTT 5, a smaller Maximum Packet Size announced by the
+    /// broker applies as well. Default 1 048 576 (1 MiB).
     #[serde(default = "default_max_packet_size")]
     pub max_packet_size: u32,
     /// How long the broker may take to acknowledge a publish, in milliseconds, before the

@@ -25,8 +25,9 @@ pub struct Settings {
     pub clean_start: bool,
     /// MQTT 5 only.
     pub session_expiry_s: u32,
-    /// Largest packet we accept (MQTT 5 tells the broker) and send (3.1.1; with MQTT 5 the
-    /// broker's own limit applies and the outbound checks ours before publishing).
+    /// Largest packet we accept (MQTT 5 tells the broker) and send (3.1.1; with MQTT 5
+    /// rumqttc enforces the limit the broker announces, and the outbound checks both before
+    /// publishing).
     pub max_packet_size: u32,
     /// MQTT 5 Receive Maximum: QoS 1/2 messages the broker may send before we acknowledge.
     pub receive_maximum: Option<u16>,
@@ -43,8 +44,13 @@ pub struct Settings {
 /// The event an adapter acts on, whatever the protocol version.
 #[derive(Debug)]
 pub enum Polled {
-    /// The broker accepted the connection.
-    Connected { session_present: bool },
+    /// The broker accepted the connection. `max_packet_size` is the largest packet it takes
+    /// (MQTT 5 CONNACK's Maximum Packet Size; none said: no limit but the protocol's): rumqttc
+    /// fails the whole connection over a larger publish rather than refusing that one.
+    Connected {
+        session_present: bool,
+        max_packet_size: Option<u32>,
+    },
     /// A message arrived on a subscription.
     Message(Message),
     /// The broker answered a subscribe; `refused` lists the filters it turned down.

@@ -15,6 +15,12 @@ pub enum EncodeError {
     /// The whole message is larger than `max_packet_size`.
     #[error("the message would be a {size}-byte packet, more than max_packet_size ({max})")]
     TooLarge { size: usize, max: u32 },
+    /// The whole message is larger than the broker takes (the Maximum Packet Size of its
+    /// MQTT 5 CONNACK).
+    #[error(
+        "the message would be a {size}-byte packet, more than the broker's Maximum Packet Size ({max} bytes, announced in its CONNACK)"
+    )]
+    TooLargeForBroker { size: usize, max: u32 },
 }
 
 /// The MQTT connection failed; the adapters reconnect after a backoff.

@@ -3,10 +3,11 @@
 //! written to the socket for QoS 0), so the source acknowledges its own message only then.
 //!
 //! Failures, as [`DeliveryError`]s: a topic the template cannot render, an event too large
-//! or a refusal by the broker is `Rejected` (dead-lettered upstream); not connected, a lost
-//! connection with the outcome unknown or a full queue is `Unavailable` (retried upstream,
-//! so a message may arrive twice: at-least-once); no answer within `confirm_timeout_ms` is
-//! `Timeout`.
+//! (for `max_packet_size`, or for the Maximum Packet Size the broker announced: rumqttc would
+//! fail the whole connection over it) or a refusal by the broker is `Rejected` (dead-lettered
+//! upstream); not connected, a lost connection with the outcome unknown or a full queue is
+//! `Unavailable` (retried upstream, so a message may arrive twice: at-least-once); no answer
+//! within `confirm_timeout_ms` is `Timeout`.
 //!
 //! Metric: `switchyard_outbound_attempts_total{outbound, result}`, result one of `confirmed`,
 //! `rejected`, `unavailable`, `timeout`.
@@ -240,7 +241,7 @@ impl Shared {
             .correlator
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .submit(|| {
+            .submit(size, || {
                 self.client
                     .try_publish(&topic, self.qos, self.retain, encoded)
             })
@@ -279,6 +280,10 @@ impl Shared {
             Failure::Refused(reason) => rejected(
                 &self.name,
                 format!("the broker refused the publish: {reason}"),
+            ),
+            Failure::TooLarge { size, max } => rejected(
+                &self.name,
+                EncodeError::TooLargeForBroker { size, max }.to_string(),
             ),
         }
     }

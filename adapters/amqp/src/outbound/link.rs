@@ -27,6 +27,9 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(15);
 pub(super) struct Link {
     /// In confirm mode.
     pub(super) channel: Channel,
+    /// The largest frame the broker accepts on this connection (negotiated at connect): a
+    /// larger content header would make the broker close the connection.
+    pub(super) frame_max: u32,
     status: ConnectionStatus,
 }
 
@@ -41,6 +44,7 @@ impl std::fmt::Debug for Link {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Link")
             .field("channel", &self.channel.id())
+            .field("frame_max", &self.frame_max)
             .finish_non_exhaustive()
     }
 }
@@ -128,6 +132,7 @@ impl Manager {
         let status = session.connection.status().clone();
         self.sender.send_replace(Some(Link {
             channel: session.channel.clone(),
+            frame_max: session.connection.configuration().frame_max(),
             status,
         }));
         self.ready.set(true);

@@ -67,6 +67,7 @@ pub(super) fn from_v5(event: rumqttc::v5::Event) -> Polled {
     match incoming {
         Packet::ConnAck(connack) => Polled::Connected {
             session_present: connack.session_present,
+            max_packet_size: connack.properties.and_then(|p| p.max_packet_size),
         },
         Packet::Publish(publish) => Polled::Message(Message::V5(publish)),
         Packet::SubAck(suback) => Polled::Subscribed {
@@ -124,8 +125,10 @@ pub(super) fn from_v311(event: rumqttc::Event) -> Polled {
         rumqttc::Event::Incoming(incoming) => incoming,
     };
     match incoming {
+        // 3.1.1 brokers cannot announce a limit.
         Packet::ConnAck(connack) => Polled::Connected {
             session_present: connack.session_present,
+            max_packet_size: None,
         },
         Packet::Publish(publish) => Polled::Message(Message::V311(publish)),
         Packet::SubAck(suback) => Polled::Subscribed {

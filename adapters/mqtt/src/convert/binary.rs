@@ -4,8 +4,16 @@
 //!
 //! The CloudEvents 1.0.2 binding's example also lists `datacontenttype` as a user property,
 //! contradicting its own text: we accept it on input (the Content Type property wins when both
-//! are present) and never emit it. User properties whose names cannot be attribute names
-//! (`Content-Encoding`, `x_trace`) are other metadata and are left alone.
+//! are present) and never emit it.
+//!
+//! Every user property of a binary-mode message is read as an attribute, and one whose name
+//! is not a valid attribute name (`Bad-Name`, `Subject`, `trace_id`) makes the message
+//! undecodable. The binding maps attributes to user properties with no prefix, so nothing
+//! tells a mistyped attribute from unrelated metadata: ignoring such a name would silently
+//! lose whatever the sender meant by it. This matches the HTTP binding's `ce-` headers (400)
+//! and the AMQP inbound, and sdk-java's MQTT reader, which also takes every user property as
+//! an attribute. Senders with other metadata to carry use structured mode, where user
+//! properties are not read.
 
 use bytes::Bytes;
 use switchyard_core::cloudevent::http::data_from_body;
@@ -33,10 +41,14 @@ pub fn decode(
 ) -> Result<CloudEvent, DecodeError> {
     let mut attributes = AttributeSet::default();
     for (name, value) in user_properties {
-        // Other metadata (`Content-Encoding`, `x_trace`) is not ours to read.
-        if validate_attribute_name(name).is_ok() {
-            attributes.set(name, ExtensionValue::String(value.clone()))?;
+        if let Err(invalid) = validate_attribute_name(name) {
+            let reason = format!(
+                "user property is not a valid CloudEvents attribute name ({}); in binary mode every user property is an attribute",
+                invalid.reason
+            );
+            return Err(DecodeError::attribute(name, reason));
         }
+        attributes.set(name, ExtensionValue::String(value.clone()))?;
     }
     let datacontenttype = content_type
         .map(str::to_owned)

@@ -90,8 +90,6 @@ fn binary_mode_maps_user_properties_to_attributes() {
         ("subject", "temperature"),
         ("time", "2024-05-01T10:00:00Z"),
         ("traceparent", "00-abc-01"),
-        ("X-Not-An-Attribute", "ignored"),
-        ("content-encoding", "ignored too"),
     ]);
     let event = receive(
         "t",
@@ -116,6 +114,28 @@ fn binary_mode_maps_user_properties_to_attributes() {
         event.extensions["traceparent"],
         ExtensionValue::String("00-abc-01".into())
     );
+}
+
+#[test]
+fn binary_mode_refuses_user_properties_that_are_not_attribute_names() {
+    // A sender may have meant any of these as an attribute; none may vanish unnoticed.
+    for name in [
+        "Bad-Name",
+        "Subject",
+        "trace_id",
+        "content-encoding",
+        "",
+        "data",
+    ] {
+        let properties = binary_props(&[(name, "v")]);
+        let err = receive("t", None, &properties, b"").expect_err(name);
+        assert_eq!(err.attribute.as_deref(), Some(name), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("attribute `{name}`: user property is not a valid")),
+            "{message}"
+        );
+    }
 }
 
 #[test]

@@ -68,7 +68,9 @@ impl Poller {
                 // included: a quick restart cannot take the session over before it has.
                 Ok(Polled::Disconnecting) => disconnecting = self.shutdown.is_cancelled(),
                 Err(_) if disconnecting => break,
-                Ok(Polled::Connected { session_present }) => self.on_connected(session_present),
+                Ok(Polled::Connected {
+                    session_present, ..
+                }) => self.on_connected(session_present),
                 Ok(Polled::Subscribed { refused }) => self.on_subscribed(&refused),
                 Ok(Polled::Message(message)) => self.forward(message).await,
                 Ok(_) => {}

@@ -23,6 +23,8 @@ pub enum Failure {
     Busy(String),
     /// The broker refused it for good.
     Refused(String),
+    /// The packet would be larger than the broker's Maximum Packet Size, so it was not sent.
+    TooLarge { size: usize, max: u32 },
 }
 
 /// The answer a delivery waits for.
@@ -32,6 +34,8 @@ type Confirm = oneshot::Sender<Result<(), Failure>>;
 #[derive(Debug, Default)]
 pub struct Correlator {
     connected: bool,
+    /// The current connection's limit on packets we send, from the broker's CONNACK.
+    max_packet_size: Option<u32>,
     /// Publishes queued to rumqttc whose packet id is not known yet, in queue order.
     unassigned: VecDeque<Confirm>,
     /// Publishes written, by packet id, waiting for PUBACK (QoS 1) or PUBCOMP (QoS 2).
@@ -42,10 +46,12 @@ pub struct Correlator {
 }
 
 impl Correlator {
-    /// Queues a publish with `enqueue`, which must hand it to rumqttc without waiting: the
-    /// lock held here is what keeps waiters and publishes in the same order.
+    /// Queues a publish of at most `packet_size` bytes with `enqueue`, which must hand it to
+    /// rumqttc without waiting: the lock held here is what keeps waiters and publishes in the
+    /// same order, and the size checked against the limit of the connection it is sent on.
     pub fn submit(
         &mut self,
+        packet_size: usize,
         enqueue: impl FnOnce() -> Result<(), RequestRefused>,
     ) -> Result<Confirmation, Failure> {
         if !self.connected {
@@ -53,14 +59,26 @@ impl Correlator {
             // failing now lets the source retry (and back off).
             return Err(Failure::Unavailable("not connected to the broker".into()));
         }
+        // rumqttc would fail the whole connection over it (and with it every publish in
+        // flight), and the source would retry it forever: refuse this one alone.
+        if let Some(max) = self.max_packet_size
+            && packet_size > max as usize
+        {
+            return Err(Failure::TooLarge {
+                size: packet_size,
+                max,
+            });
+        }
         enqueue().map_err(|_| Failure::Unavailable("too many publishes queued".into()))?;
         let (confirm, confirmation) = oneshot::channel();
         self.unassigned.push_back(confirm);
         Ok(confirmation)
     }
 
-    pub fn on_connected(&mut self) {
+    /// A connection is up; the broker takes packets of at most `max_packet_size` bytes.
+    pub fn on_connected(&mut self, max_packet_size: Option<u32>) {
         self.connected = true;
+        self.max_packet_size = max_packet_size;
     }
 
     /// A publish was written with `pkid` (0 for QoS 0, which is then complete).
@@ -132,12 +150,12 @@ mod tests {
 
     fn connected() -> Correlator {
         let mut correlator = Correlator::default();
-        correlator.on_connected();
+        correlator.on_connected(None);
         correlator
     }
 
     fn submit(correlator: &mut Correlator) -> Confirmation {
-        correlator.submit(|| Ok(())).expect("connected")
+        correlator.submit(100, || Ok(())).expect("connected")
     }
 
     fn answer(confirmation: &mut Confirmation) -> Option<Result<(), Failure>> {
@@ -195,8 +213,11 @@ mod tests {
             answer(&mut queued),
             Some(Err(Failure::Unavailable(_)))
         ));
-        assert!(matches!(c.submit(|| Ok(())), Err(Failure::Unavailable(_))));
-        c.on_connected();
+        assert!(matches!(
+            c.submit(100, || Ok(())),
+            Err(Failure::Unavailable(_))
+        ));
+        c.on_connected(None);
         let mut fresh = submit(&mut c);
         c.on_sent(1);
         c.on_confirmed(1);
@@ -207,9 +228,36 @@ mod tests {
     fn a_full_request_queue_fails_fast() {
         let mut c = connected();
         assert!(matches!(
-            c.submit(|| Err(RequestRefused)),
+            c.submit(100, || Err(RequestRefused)),
             Err(Failure::Unavailable(_))
         ));
         assert!(c.unassigned.is_empty());
+    }
+
+    #[test]
+    fn a_publish_over_the_brokers_limit_is_refused_without_being_queued() {
+        let mut c = Correlator::default();
+        c.on_connected(Some(4096));
+        let mut queued = false;
+        let refused = c.submit(4097, || {
+            queued = true;
+            Ok(())
+        });
+        assert_eq!(
+            refused.err(),
+            Some(Failure::TooLarge {
+                size: 4097,
+                max: 4096
+            })
+        );
+        assert!(!queued, "never handed to rumqttc");
+        assert!(c.unassigned.is_empty());
+        assert!(c.submit(4096, || Ok(())).is_ok(), "at the limit");
+        c.on_connection_lost("reset");
+        c.on_connected(None);
+        assert!(
+            c.submit(1 << 20, || Ok(())).is_ok(),
+            "the limit is the connection's"
+        );
     }
 }

@@ -43,9 +43,11 @@ impl Driver {
                 polled = self.events.poll() => polled,
             };
             match polled {
-                Ok(Polled::Connected { .. }) => {
+                Ok(Polled::Connected {
+                    max_packet_size, ..
+                }) => {
                     connected_at = Some(Instant::now());
-                    self.on_connected();
+                    self.on_connected(max_packet_size);
                 }
                 Ok(polled) => self.correlate(polled),
                 Err(error) => {
@@ -72,11 +74,11 @@ impl Driver {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn on_connected(&mut self) {
-        self.lock().on_connected();
+    fn on_connected(&mut self, max_packet_size: Option<u32>) {
+        self.lock().on_connected(max_packet_size);
         self.ready.set(true);
         self.connected.send_replace(true);
-        tracing::info!(outbound = %self.outbound, "MQTT connected");
+        tracing::info!(outbound = %self.outbound, ?max_packet_size, "MQTT connected");
     }
 
     fn correlate(&mut self, polled: Polled) {
