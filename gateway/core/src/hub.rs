@@ -13,12 +13,13 @@
 
 mod log;
 mod message;
+mod poll_groups;
 mod registry;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use tokio::sync::mpsc;
 
@@ -26,6 +27,7 @@ use crate::cloudevent::CloudEvent;
 use crate::topic::TopicFilter;
 use log::TopicLog;
 pub use message::{HubMessage, MessageKind, RESET_EVENT_TYPE, sse_frame};
+use poll_groups::{GroupStart, PollGroups};
 use registry::Registry;
 pub use registry::{CloseReason, Subscription};
 
@@ -94,10 +96,8 @@ struct State {
     /// of a topic the hub no longer knows, so such a resume gets a reset.
     forgotten_through: u64,
     registry: Registry,
-    /// Server-side cursors of polling consumer groups, keyed by (filter, group).
-    poll_groups: HashMap<(String, String), GroupCursor>,
-    /// Counts group polls, so the least recently polled group can be found.
-    poll_clock: u64,
+    /// Server-side cursors of polling consumer groups.
+    poll_groups: PollGroups,
 }
 
 /// What a subscription or poll starts from.
@@ -130,8 +130,7 @@ impl Hub {
                     topics: HashMap::new(),
                     forgotten_through: 0,
                     registry,
-                    poll_groups: HashMap::new(),
-                    poll_clock: 0,
+                    poll_groups: PollGroups::new(config.max_poll_groups),
                 }),
                 config,
                 published: metrics::counter!("switchyard_hub_published_total"),
@@ -200,10 +199,10 @@ impl Hub {
             _ => Vec::new(),
         };
         let (tx, rx) = mpsc::channel(self.inner.config.subscriber_queue.max(1));
-        let reason = Arc::new(OnceLock::new());
+        let closing = Arc::new(registry::CloseSignal::default());
         let id = state
             .registry
-            .add(filter, options.group, tx, reason.clone());
+            .add(filter, options.group, tx, closing.clone());
         let start_cursor = state.last_seq;
         drop(state);
         Subscription::new(
@@ -211,7 +210,7 @@ impl Hub {
             start_cursor,
             replay,
             rx,
-            reason,
+            closing,
             Box::new(HubHandle(weak)),
         )
     }
@@ -226,25 +225,25 @@ impl Hub {
     }
 
     /// The next events for a polling consumer group; each event is handed to one poll only.
-    /// A group starts at the present when it first polls.
+    /// A group starts at the present when it first polls; one the hub forgot at its group
+    /// limit starts at the present too, after a reset event saying where it was.
     pub fn poll_group(&self, filter: &TopicFilter, group: &str, limit: usize) -> PollBatch {
         let mut state = self.lock();
         let key = (filter.as_str().to_owned(), group.to_owned());
         let last = state.last_seq;
-        let max_groups = self.inner.config.max_poll_groups;
-        if !state.poll_groups.contains_key(&key) && state.poll_groups.len() >= max_groups {
-            state.forget_idle_poll_groups(max_groups / 100 + 1);
-        }
-        let since = state.poll_groups.get(&key).map_or(last, |g| g.cursor);
-        let messages = self.replay_locked(&state, filter, since, Keep::Oldest(limit));
+        let (since, forgotten_at) = match state.poll_groups.start(&key) {
+            GroupStart::Known(cursor) => (cursor, None),
+            GroupStart::Forgotten(cursor) => (last, Some(cursor)),
+            GroupStart::New => (last, None),
+        };
+        let mut messages = self.replay_locked(&state, filter, since, Keep::Oldest(limit));
         // A group's members share one cursor, so the reset is for the group, not one member;
         // it is still reported, once, to whoever polls first.
         let cursor = next_cursor(&messages, last, limit);
-        state.poll_clock += 1;
-        let polled = state.poll_clock;
-        state
-            .poll_groups
-            .insert(key, GroupCursor { cursor, polled });
+        if let Some(was) = forgotten_at {
+            messages.insert(0, Arc::new(HubMessage::reset(was, last)));
+        }
+        state.poll_groups.record(key, cursor);
         PollBatch { messages, cursor }
     }
 
@@ -296,32 +295,7 @@ impl Hub {
     }
 }
 
-/// Where a polling consumer group stands.
-#[derive(Debug, Clone, Copy)]
-struct GroupCursor {
-    cursor: u64,
-    /// `poll_clock` at its last poll.
-    polled: u64,
-}
-
 impl State {
-    /// Forgets the `n` least recently polled consumer groups.
-    fn forget_idle_poll_groups(&mut self, n: usize) {
-        let mut ages: Vec<(u64, (String, String))> = self
-            .poll_groups
-            .iter()
-            .map(|(k, g)| (g.polled, k.clone()))
-            .collect();
-        let n = n.min(ages.len());
-        if n == 0 {
-            return;
-        }
-        ages.select_nth_unstable_by_key(n - 1, |(polled, _)| *polled);
-        for (_, key) in ages.into_iter().take(n) {
-            self.poll_groups.remove(&key);
-        }
-    }
-
     /// Forgets the `n` least recently published topics. Linear in the number of topics, but
     /// runs once per `n` new topics at the limit.
     fn forget_oldest_topics(&mut self, n: usize) {

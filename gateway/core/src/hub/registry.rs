@@ -1,10 +1,11 @@
 //! Who is subscribed to what, and the fan-out of one message to them.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
+use tokio_util::sync::CancellationToken;
 
 use super::HubMessage;
 use crate::topic::TopicFilter;
@@ -31,11 +32,44 @@ impl std::fmt::Display for CloseReason {
 
 type Sender = mpsc::Sender<Arc<HubMessage>>;
 
+/// Shared by a subscription and its registry entry: why the hub closed it, and the transport's
+/// token to cancel then. A subscriber that stopped reading is not polled any more, so it
+/// cannot notice its own close; the token lets the transport drop the connection (and the
+/// bytes its write buffers hold) at once.
+#[derive(Debug, Default)]
+pub(super) struct CloseSignal(Mutex<(Option<CloseReason>, Option<CancellationToken>)>);
+
+impl CloseSignal {
+    fn state(&self) -> std::sync::MutexGuard<'_, (Option<CloseReason>, Option<CancellationToken>)> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn close(&self, reason: CloseReason) {
+        let mut state = self.state();
+        state.0.get_or_insert(reason);
+        if let Some(token) = &state.1 {
+            token.cancel();
+        }
+    }
+
+    fn reason(&self) -> Option<CloseReason> {
+        self.state().0
+    }
+
+    fn cancel_on_close(&self, token: CancellationToken) {
+        let mut state = self.state();
+        if state.0.is_some() {
+            token.cancel();
+        }
+        state.1 = Some(token);
+    }
+}
+
 #[derive(Debug)]
 struct Member {
     id: u64,
     tx: Sender,
-    reason: Arc<OnceLock<CloseReason>>,
+    closing: Arc<CloseSignal>,
 }
 
 #[derive(Debug)]
@@ -82,7 +116,7 @@ impl Registry {
         filter: TopicFilter,
         group: Option<String>,
         tx: Sender,
-        reason: Arc<OnceLock<CloseReason>>,
+        closing: Arc<CloseSignal>,
     ) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
@@ -95,7 +129,7 @@ impl Registry {
                 solo: Vec::new(),
                 groups: HashMap::new(),
             });
-        let member = Member { id, tx, reason };
+        let member = Member { id, tx, closing };
         match &group {
             None => entry.solo.push(member),
             Some(g) => entry
@@ -178,7 +212,7 @@ impl Group {
             }
         }
         let member = &self.members[self.next % n];
-        let _ = member.reason.set(CloseReason::SlowConsumer { queue });
+        member.closing.close(CloseReason::SlowConsumer { queue });
         metrics::counter!("switchyard_hub_dropped_total", "reason" => "group_full").increment(1);
         metrics::counter!("switchyard_hub_disconnects_total", "reason" => "slow_consumer")
             .increment(1);
@@ -192,7 +226,7 @@ fn offer(member: &Member, msg: &Arc<HubMessage>, queue: usize) -> bool {
         Ok(()) => true,
         Err(TrySendError::Closed(_)) => false,
         Err(TrySendError::Full(_)) => {
-            let _ = member.reason.set(CloseReason::SlowConsumer { queue });
+            member.closing.close(CloseReason::SlowConsumer { queue });
             metrics::counter!("switchyard_hub_disconnects_total", "reason" => "slow_consumer")
                 .increment(1);
             false
@@ -212,7 +246,7 @@ pub struct Subscription {
     start_cursor: u64,
     replay: VecDeque<Arc<HubMessage>>,
     rx: mpsc::Receiver<Arc<HubMessage>>,
-    reason: Arc<OnceLock<CloseReason>>,
+    closing: Arc<CloseSignal>,
     hub: Box<dyn Unregister>,
 }
 
@@ -222,7 +256,7 @@ impl Subscription {
         start_cursor: u64,
         replay: Vec<Arc<HubMessage>>,
         rx: mpsc::Receiver<Arc<HubMessage>>,
-        reason: Arc<OnceLock<CloseReason>>,
+        closing: Arc<CloseSignal>,
         hub: Box<dyn Unregister>,
     ) -> Self {
         Self {
@@ -230,7 +264,7 @@ impl Subscription {
             start_cursor,
             replay: replay.into(),
             rx,
-            reason,
+            closing,
             hub,
         }
     }
@@ -243,8 +277,14 @@ impl Subscription {
         }
         match self.rx.recv().await {
             Some(msg) => Ok(msg),
-            None => Err(self.reason.get().copied().unwrap_or(CloseReason::HubClosed)),
+            None => Err(self.closing.reason().unwrap_or(CloseReason::HubClosed)),
         }
+    }
+
+    /// Cancels `token` when the hub closes this subscription (at once if it already did), so
+    /// the transport can drop a connection whose client stopped reading.
+    pub fn cancel_on_close(&self, token: CancellationToken) {
+        self.closing.cancel_on_close(token);
     }
 
     /// The hub's cursor when the subscription started: live events all come after it.

@@ -260,3 +260,24 @@ fn polling_groups_are_bounded_and_the_idlest_are_forgotten() {
         "an active group keeps its cursor"
     );
 }
+
+#[test]
+fn a_forgotten_polling_group_gets_a_reset_not_a_silent_gap() {
+    let hub = Hub::new(HubConfig {
+        max_poll_groups: 10,
+        ..HubConfig::default()
+    });
+    let f = filter("q");
+    hub.poll_group(&f, "victim", 10);
+    for i in 0..3 {
+        hub.publish("q", &ev(&i.to_string())).expect("publish");
+    }
+    // Others crowd the victim out of the table before it polls for its three events.
+    for i in 0..20 {
+        hub.poll_group(&f, &format!("g{i}"), 10);
+    }
+    let batch = hub.poll_group(&f, "victim", 10);
+    assert_eq!(batch.messages.len(), 1, "{:?}", batch.messages);
+    assert_eq!(batch.messages[0].kind, MessageKind::Reset);
+    assert_eq!(batch.cursor, hub.cursor(), "continues from the present");
+}
