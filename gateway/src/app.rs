@@ -11,13 +11,16 @@ use std::time::Duration;
 use anyhow::Context as _;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use switchyard_core::health::Readiness;
 use switchyard_core::hub::Hub;
 use switchyard_core::pipeline::{self, DrainGate, Pipeline, PipelineLimits};
-use switchyard_http::server::{ServerOptions, Stopping, serve};
+use switchyard_http::server::{
+    RESERVE_CONNECTIONS, Reserve, ServerOptions, Stopping, reserve_router, serve,
+};
 use switchyard_http::{HttpState, router};
 use switchyard_routes::{RouteTable, Router};
 
@@ -70,49 +73,56 @@ pub async fn run(config: Config, metrics: PrometheusHandle) -> anyhow::Result<()
     let running = start(&config)?;
     let listener = bind(&config.listen.http, "listen.http").await?;
     let admin_routes = admin::router(running.readiness.clone(), running.http.hub.clone(), metrics);
-    let mut app = router(running.http.clone());
     let connections = TaskTracker::new();
-    let options = ServerOptions {
-        header_read_timeout: Duration::from_millis(config.http.header_read_timeout_ms.max(1)),
-        slots: Arc::new(tokio::sync::Semaphore::new(config.http.max_connections)),
-    };
     let stopping = Stopping {
         accepting: running.stop_accepting.clone(),
         connections: running.http.shutdown.clone(),
     };
-    match &config.listen.admin {
-        None => app = app.merge(admin_routes),
+    let mut options = ServerOptions {
+        header_read_timeout: Duration::from_millis(config.http.header_read_timeout_ms.max(1)),
+        body_read_timeout: Duration::from_millis(config.http.body_read_timeout_ms.max(1)),
+        slots: Arc::new(Semaphore::new(config.http.max_connections)),
+        reserve: None,
+    };
+    let mut app = router(running.http.clone());
+    let admin_here = match &config.listen.admin {
+        None => {
+            app = app.merge(admin_routes.clone());
+            Some(admin_routes)
+        }
         Some(addr) => {
             let admin_listener = bind(addr, "listen.admin").await?;
             tracing::info!(address = %admin_listener.local_addr()?, "admin listening");
             // The admin listener has its own few slots: a flood of public connections must
             // not lock out health checks and metrics scrapes.
             let admin_options = ServerOptions {
-                slots: Arc::new(tokio::sync::Semaphore::new(64)),
+                slots: Arc::new(Semaphore::new(64)),
                 ..options.clone()
             };
-            tokio::spawn(serve(
+            let admin = serve(
                 admin_listener,
                 admin_routes,
                 admin_options,
                 stopping.clone(),
                 connections.clone(),
-            ));
+            );
+            tokio::spawn(admin);
+            None
         }
-    }
+    };
+    // Past the cap, a few connections still reach health checks, and everyone else hears why.
+    options.reserve = Some(Reserve {
+        slots: Arc::new(Semaphore::new(RESERVE_CONNECTIONS)),
+        app: reserve_router(admin_here),
+    });
     // The address actually bound (port 0 picks one): tests and scripts read this line.
     tracing::info!(address = %listener.local_addr()?, "http listening");
     running.readiness.register("http").set(true);
     let server = tokio::spawn(serve(listener, app, options, stopping, connections.clone()));
     let signal = wait_for_signal().await?;
     tracing::info!(%signal, "draining");
-    drain(
-        running,
-        server,
-        connections,
-        Duration::from_millis(config.shutdown.grace_ms),
-    )
-    .await;
+    let grace = Duration::from_millis(config.shutdown.grace_ms);
+    drain(running, server, connections, grace).await;
     Ok(())
 }
 

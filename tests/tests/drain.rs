@@ -170,7 +170,9 @@ async fn drain_with_publishers(with_webhook: bool) {
     let mut ledgers = vec![("SSE", sse), ("WebSocket", ws)];
     if with_webhook {
         let hooked = hook.accepted();
-        let ids = hooked.iter().map(|r| r.headers["ce-id"].to_str().expect("id").to_owned());
+        let ids = hooked
+            .iter()
+            .map(|r| r.headers["ce-id"].to_str().expect("id").to_owned());
         ledgers.push(("webhook", ids.collect()));
     }
     let received: Vec<String> = ledgers

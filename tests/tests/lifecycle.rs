@@ -3,17 +3,11 @@
 use std::process::Command;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::Message;
 
 use switchyard_e2e::client::{get, post};
 use switchyard_e2e::gateway::binary;
-use switchyard_e2e::receiver::Receiver;
-use switchyard_e2e::sse::SseStream;
-use switchyard_e2e::{Gateway, within};
-
-const T: Duration = Duration::from_secs(10);
+use switchyard_e2e::Gateway;
 
 #[tokio::test]
 async fn health_readiness_and_metrics() {

@@ -12,6 +12,10 @@ pub struct HttpConfig {
     /// Time a client has to send a request's headers, in milliseconds (slowloris guard;
     /// also closes idle keep-alive connections). Default 10 000.
     pub header_read_timeout_ms: u64,
+    /// Longest gap between two reads of a request body, in milliseconds; a body that stops
+    /// part-way (or never follows `Expect: 100-continue`) is answered 408 and its connection
+    /// closed. Default 60 000 (nginx's `client_body_timeout`).
+    pub body_read_timeout_ms: u64,
     /// Connections held at once, WebSockets included (they keep their slot after the
     /// upgrade); further connections are closed at accept. Default 19 000 (this machine allows
     /// a process 20 000 file descriptors).
@@ -41,6 +45,7 @@ impl Default for HttpConfig {
         Self {
             body_limit: 1 << 20,
             header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 60_000,
             max_connections: 19_000,
             sse_keepalive_ms: 15_000,
             sse_retry_ms: 2_000,

@@ -29,6 +29,10 @@ pub struct ApiError {
     /// For a batch that failed part-way: the ids delivered before the failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accepted: Option<Vec<String>>,
+    /// Ask the client to close the connection after this answer (`Connection: close`): the
+    /// gateway is draining and will close it anyway.
+    #[serde(skip)]
+    pub close_connection: bool,
 }
 
 impl ApiError {
@@ -40,11 +44,26 @@ impl ApiError {
             message: message.into(),
             attribute: None,
             accepted: None,
+            close_connection: false,
         }
     }
 
     pub fn bad_request(error: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, error, message)
+    }
+
+    /// RFC 9112 §3.2: a missing (HTTP/1.1), repeated or malformed Host header.
+    pub fn invalid_host(message: impl Into<String>) -> Self {
+        Self::bad_request("invalid_host", message)
+    }
+
+    /// A transfer coding we do not decode: the body cannot be read as sent (RFC 9112 §6.1).
+    pub fn unsupported_transfer_coding(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "unsupported_transfer_coding",
+            message,
+        )
     }
 
     fn retry_after(mut self, after: Duration) -> Self {
@@ -75,7 +94,10 @@ impl ApiError {
             }
             Some(DeliveryError::Hub(_)) => unavailable(message).retry_after(Duration::from_secs(5)),
             Some(DeliveryError::ShuttingDown) => {
-                unavailable(message).retry_after(Duration::from_secs(1))
+                let mut api = Self::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message)
+                    .retry_after(Duration::from_secs(1));
+                api.close_connection = true;
+                api
             }
             None => Self::new(StatusCode::BAD_GATEWAY, "delivery_failed", message),
         }
@@ -100,7 +122,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status;
         let retry_after = self.retry_after;
+        let close = self.close_connection;
         let mut response = (status, Json(self)).into_response();
+        if close {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let Some(after) = retry_after {
             let secs = after.as_secs().max(1);
             response

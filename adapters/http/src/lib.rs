@@ -3,18 +3,23 @@
 //! Server-Sent Events, WebSocket, long poll or short poll; the live console is served at `/`.
 //! Also the HTTP webhook outbound, and the accept loop with the timeouts axum leaves out.
 
+mod body_timeout;
 mod config;
 mod console;
 mod error;
 mod poll;
 mod publish;
+mod request_body;
+mod request_guard;
 pub mod server;
 mod sse;
 mod state;
 mod subscribe;
+mod topic_path;
 pub mod webhook;
 mod ws;
 
+pub use body_timeout::BodyReadTimeout;
 pub use config::HttpConfig;
 pub use error::ApiError;
 pub use state::HttpState;

@@ -3,8 +3,8 @@
 //! confirmed.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Serialize;
 
@@ -14,7 +14,9 @@ use switchyard_core::pipeline::deliver;
 use switchyard_core::topic::validate_topic_name;
 
 use crate::error::ApiError;
+use crate::request_body;
 use crate::state::HttpState;
+use crate::topic_path::{TopicPath, topic_uri};
 
 /// The type of an event made from a non-CloudEvents body.
 pub const WRAPPED_EVENT_TYPE: &str = "dev.switchyard.http.message";
@@ -27,11 +29,12 @@ pub(crate) struct Accepted {
 
 pub(crate) async fn publish(
     State(state): State<HttpState>,
-    Path(topic): Path<String>,
+    TopicPath(topic): TopicPath,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     validate_topic_name(&topic)?;
+    let body = request_body::read(&headers, body, state.config.body_limit).await?;
     // Everything is decoded and validated before anything is delivered, so a bad event in a
     // batch means none of the batch is delivered.
     let events = decode(&topic, &headers, body, state.config.header_decoding)?;
@@ -108,12 +111,12 @@ fn has_ce_headers(headers: &HeaderMap) -> bool {
     headers.keys().any(|k| k.as_str().starts_with("ce-"))
 }
 
-/// Wraps a non-CloudEvents body in a new event: a fresh id, `/topics/{topic}` as source, the
-/// time of arrival, and the body's Content-Type as `datacontenttype`.
+/// Wraps a non-CloudEvents body in a new event: a fresh id, `/topics/{topic}` (percent-encoded)
+/// as source, the time of arrival, and the body's Content-Type as `datacontenttype`.
 fn wrap(topic: &str, content_type: Option<&str>, body: Bytes) -> Result<CloudEvent, DecodeError> {
     let mut event = CloudEvent::new(
         uuid::Uuid::now_v7().to_string(),
-        format!("/topics/{topic}"),
+        topic_uri(topic),
         WRAPPED_EVENT_TYPE,
     );
     event.time = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));

@@ -1,50 +1,79 @@
 //! Our own accept loop for the public listener. `axum::serve` runs hyper without a timer, so
 //! hyper's header-read timeout never fires (slowloris) and it has no connection cap; here every
-//! connection gets a header-read timeout, the number of connections is capped, and draining
-//! lets in-flight requests finish while refusing new ones.
+//! connection gets a header-read timeout and a body-read timeout, the number of connections is
+//! capped (with a small reserve that still answers health checks and a clear 503 when the cap
+//! is hit), and draining lets in-flight requests finish while refusing new ones.
 //!
 //! HTTP/1.1 only: SSE, WebSocket and REST need nothing more, and hyper's automatic version
 //! detection reads the first bytes without any timeout (hyperium/hyper#3756).
 
-use std::sync::{Arc, Mutex};
+mod connection;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use http::Request;
-use hyper::body::Incoming;
+use axum::response::IntoResponse;
+use http::StatusCode;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
+use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower::util::MapRequest;
 
-/// The connection-limit slot of one connection, reachable from its requests: a WebSocket
-/// takes it over at its upgrade, when hyper lets go of the connection, so the limit keeps
-/// counting it.
-#[derive(Debug, Clone)]
-pub struct ConnectionSlot(Arc<Mutex<Option<OwnedSemaphorePermit>>>);
+pub use connection::ConnectionSlot;
 
-impl ConnectionSlot {
-    /// The slot, for whoever keeps the connection open after this request.
-    pub fn take(&self) -> Option<OwnedSemaphorePermit> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-    }
-}
+use crate::error::ApiError;
+
+/// Bytes hyper may hold unsent per connection before it stops polling the response body. The
+/// default (~400 KiB) let each stalled SSE reader pin about that much; with this bound a
+/// stalled stream holds at most this plus one coalesced chunk, and its hub queue then fills
+/// and disconnects it (slow consumer). It also bounds a request's header block.
+const MAX_CONNECTION_BUFFER: usize = 64 * 1024;
+
+/// Connections kept beyond `max_connections` for health checks and metrics scrapes; they are
+/// served only the reserve router (see [`reserve_router`]).
+pub const RESERVE_CONNECTIONS: usize = 16;
 
 /// Limits of the accept loop.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     /// Time allowed for a request's headers (and for an idle keep-alive connection).
     pub header_read_timeout: Duration,
-    /// Connections open at once, WebSockets included (they keep a slot after their upgrade);
-    /// the next one is closed at accept.
+    /// Longest gap between two reads of a request body; then 408.
+    pub body_read_timeout: Duration,
+    /// Connections open at once, WebSockets included (they keep a slot after their upgrade).
     pub slots: Arc<Semaphore>,
+    /// Beyond `slots`: a few more connections, served `reserve` (health checks, and a clear
+    /// 503 for everything else). Without it, the next connection is closed at accept.
+    pub reserve: Option<Reserve>,
+}
+
+/// The connections kept for when the cap is reached, and what they are served.
+#[derive(Debug, Clone)]
+pub struct Reserve {
+    pub slots: Arc<Semaphore>,
+    pub app: Router,
+}
+
+/// What the reserve connections are served: `admin` (health, readiness, metrics) when it is
+/// on this listener, and `503 connection_limit` with `Connection: close` for everything else.
+pub fn reserve_router(admin: Option<Router>) -> Router {
+    admin
+        .unwrap_or_default()
+        .fallback(|| async { over_the_limit() })
+}
+
+fn over_the_limit() -> axum::response::Response {
+    let mut api = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "connection_limit",
+        "the gateway holds http.max_connections connections; try again later",
+    );
+    api.retry_after = Some(Duration::from_secs(1));
+    api.close_connection = true;
+    api.into_response()
 }
 
 /// The two steps of a drain the accept loop takes part in.
@@ -73,9 +102,9 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
+        .max_buf_size(MAX_CONNECTION_BUFFER)
         .keep_alive(true);
     let builder = Arc::new(builder);
-    let slots = options.slots.clone();
     loop {
         let accepted = tokio::select! {
             () = stopping.accepting.cancelled() => break,
@@ -90,39 +119,31 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            metrics::counter!("switchyard_http_connections_refused_total").increment(1);
-            tracing::warn!(%peer, "connection limit reached; closing");
-            continue;
+        let (permit, app) = match options.slots.clone().try_acquire_owned() {
+            Ok(permit) => (permit, app.clone()),
+            Err(_) => {
+                metrics::counter!("switchyard_http_connections_refused_total").increment(1);
+                let reserved = options.reserve.as_ref().and_then(|r| {
+                    let permit = r.slots.clone().try_acquire_owned().ok()?;
+                    Some((permit, r.app.clone()))
+                });
+                let Some(reserved) = reserved else {
+                    tracing::warn!(%peer, "connection limit reached; closing");
+                    continue;
+                };
+                reserved
+            }
         };
         let _ = stream.set_nodelay(true);
-        let slot = ConnectionSlot(Arc::new(Mutex::new(Some(permit))));
-        let for_requests = slot.clone();
-        let service = TowerToHyperService::new(MapRequest::new(
-            app.clone(),
-            move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(for_requests.clone());
-                req
-            },
-        ));
-        let builder = builder.clone();
-        let shutdown = stopping.connections.clone();
-        connections.spawn(async move {
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            tokio::pin!(connection);
-            let result = tokio::select! {
-                r = connection.as_mut() => r,
-                () = shutdown.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(err) = result {
-                tracing::debug!(%peer, error = %err, "connection ended with an error");
-            }
-            drop(slot);
-        });
+        let connection = connection::Connection {
+            stream,
+            peer,
+            permit,
+            app,
+            builder: builder.clone(),
+            body_read_timeout: options.body_read_timeout,
+            shutdown: stopping.connections.clone(),
+        };
+        connections.spawn(connection.serve());
     }
 }

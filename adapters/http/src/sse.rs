@@ -15,6 +15,7 @@ use switchyard_core::hub::{CloseReason, SubscribeOptions, Subscription};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
+use crate::server::ConnectionSlot;
 use crate::state::HttpState;
 use crate::subscribe::SubscribeRequest;
 
@@ -25,6 +26,7 @@ pub(crate) fn stream(
     state: HttpState,
     request: SubscribeRequest,
     headers: &HeaderMap,
+    slot: Option<ConnectionSlot>,
 ) -> Result<Response, ApiError> {
     let since = match headers.get("last-event-id") {
         Some(v) => Some(parse_cursor(v)?),
@@ -35,6 +37,12 @@ pub(crate) fn stream(
         group: request.query.group,
     };
     let subscription = state.hub.subscribe(request.filter, options);
+    // A client that stops reading is not polled any more, so its stream cannot notice the
+    // hub closing it: the hub drops the connection itself, and with it the bytes its buffers
+    // hold (the WebSocket's write-buffer bound does the same for WebSockets).
+    if let Some(slot) = slot {
+        subscription.cancel_on_close(slot.disconnect_token());
+    }
     let feed = Feed {
         subscription,
         shutdown: state.shutdown.clone(),

@@ -4,8 +4,8 @@
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{Extension, Path, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::extract::{Extension, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -14,6 +14,7 @@ use switchyard_core::topic::TopicFilter;
 use crate::error::ApiError;
 use crate::server::ConnectionSlot;
 use crate::state::HttpState;
+use crate::topic_path::TopicPath;
 use crate::{poll, sse, ws};
 
 /// Query parameters shared by every kind of subscription.
@@ -43,7 +44,7 @@ pub(crate) struct SubscribeRequest {
 
 pub(crate) async fn subscribe(
     State(state): State<HttpState>,
-    Path(filter): Path<String>,
+    TopicPath(filter): TopicPath,
     query: Result<Query<SubscribeQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -56,11 +57,11 @@ pub(crate) async fn subscribe(
     if headers.contains_key(header::UPGRADE) {
         return match upgrade {
             Ok(upgrade) => ws::upgrade(state, request, upgrade, slot.map(|Extension(s)| s)),
-            Err(rejection) => rejection.into_response(),
+            Err(rejection) => upgrade_refused(&rejection),
         };
     }
     if accepts_event_stream(&headers) {
-        return match sse::stream(state, request, &headers) {
+        return match sse::stream(state, request, &headers, slot.map(|Extension(s)| s)) {
             Ok(r) => r,
             Err(e) => e.into_response(),
         };
@@ -86,6 +87,39 @@ fn parse(
         ));
     }
     Ok(SubscribeRequest { filter, query })
+}
+
+/// An upgrade we cannot accept, as a JSON error.
+fn upgrade_refused(rejection: &WebSocketUpgradeRejection) -> Response {
+    use WebSocketUpgradeRejection as R;
+    let message = rejection.body_text();
+    let (status, code) = match rejection {
+        R::InvalidWebSocketVersionHeader(_) => return version_refused(message),
+        R::MethodNotGet(_) | R::MethodNotConnect(_) => (rejection.status(), "method_not_allowed"),
+        // hyper gave no upgrade handle for this connection: nothing the client's headers fix.
+        R::ConnectionNotUpgradable(_) => (rejection.status(), "upgrade_unavailable"),
+        _ => (StatusCode::BAD_REQUEST, "invalid_upgrade"),
+    };
+    ApiError::new(status, code, message).into_response()
+}
+
+/// Another WebSocket version than 13: 426 naming the one we speak, so the client can retry
+/// with it (RFC 6455 §4.4; RFC 9110 §15.5.22 wants the protocol in `Upgrade` too).
+fn version_refused(message: String) -> Response {
+    let mut response = ApiError::new(
+        StatusCode::UPGRADE_REQUIRED,
+        "unsupported_websocket_version",
+        message,
+    )
+    .into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::SEC_WEBSOCKET_VERSION,
+        HeaderValue::from_static("13"),
+    );
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    response
 }
 
 fn accepts_event_stream(headers: &HeaderMap) -> bool {

@@ -2,7 +2,8 @@
 //! structured event per text frame in both directions. Frames the client sends are published
 //! to the URL's topic. Close codes: 1001 on drain, 1007 invalid UTF-8, 1008 an invalid event or
 //! a publish the gateway refused, 1009 a message over the limit, 1003 a binary frame, 1011 an
-//! internal failure, 1013 overloaded, 4008 a slow consumer.
+//! internal failure, 1013 overloaded, 4008 a slow consumer. A close from the client is echoed
+//! with its code before the connection ends.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,7 +100,16 @@ impl Connection {
         let closing: Closing = loop {
             tokio::select! {
                 biased;
-                () = self.state.shutdown.cancelled() => break Some((close_code::AWAY, "server shutting down".into())),
+                () = self.state.shutdown.cancelled() => {
+                    // What the queue already holds was accepted before the drain ended the
+                    // streams: send it before the close.
+                    if let Some(first) = self.subscription.try_recv()
+                        && let Err(close) = self.send_batch_all(first).await
+                    {
+                        break close;
+                    }
+                    break Some((close_code::AWAY, "server shutting down".into()));
+                }
                 incoming = self.socket.recv() => {
                     last_heard = Instant::now();
                     match incoming {
@@ -137,6 +147,16 @@ impl Connection {
         metrics::gauge!("switchyard_websocket_connections").decrement(1.0);
     }
 
+    /// Sends `first` and everything queued behind it, in batches (the drain's flush).
+    async fn send_batch_all(&mut self, first: Arc<HubMessage>) -> Result<(), Closing> {
+        let mut next = Some(first);
+        while let Some(msg) = next {
+            self.send_batch(msg).await?;
+            next = self.subscription.try_recv();
+        }
+        Ok(())
+    }
+
     /// Feeds `first` and whatever else is queued, then flushes once: many events, one write.
     async fn send_batch(&mut self, first: Arc<HubMessage>) -> Result<(), Closing> {
         let mut next = Some(first);
@@ -171,9 +191,24 @@ impl Connection {
                 close_code::UNSUPPORTED,
                 "binary frames are not part of cloudevents.json".into(),
             ))),
-            Message::Close(_) => Some(None),
+            Message::Close(_) => {
+                self.finish_close_handshake().await;
+                Some(None)
+            }
             Message::Ping(_) | Message::Pong(_) => None,
         }
+    }
+
+    /// The client closed. tungstenite has queued our answer, its close frame echoed (same code,
+    /// or empty for an empty one: RFC 6455 §5.5.1), but only writes it on the next read or
+    /// flush; reading on sends it and then reports the end, so the socket is dropped (the
+    /// server closes TCP first, §7.1.1) only after the handshake is complete.
+    async fn finish_close_handshake(&mut self) {
+        // A peer that stops reading cannot hold the connection open past the timeout.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(_)) = self.socket.recv().await {}
+        })
+        .await;
     }
 
     async fn publish(&mut self, text: Utf8Bytes) -> Result<(), Closing> {

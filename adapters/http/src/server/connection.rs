@@ -1,0 +1,110 @@
+//! One accepted connection: hyper serves it with the app; its requests can reach the
+//! connection's slot (a WebSocket keeps it after the upgrade) and can ask for the connection
+//! to be dropped (a stream whose client stopped reading).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use http::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
+use tower::Layer;
+use tower::util::MapRequest;
+
+use crate::body_timeout::TimedBody;
+use crate::request_guard::RequestGuardLayer;
+
+/// How long a connection asked to disconnect may still write (the closing SSE event of a
+/// client that reads slowly) before it is dropped.
+const DISCONNECT_GRACE: Duration = Duration::from_secs(1);
+
+/// The connection-limit slot of one connection, reachable from its requests: a WebSocket
+/// takes it over at its upgrade, when hyper lets go of the connection, so the limit keeps
+/// counting it. Cancelling its `disconnect` token drops the connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionSlot {
+    permit: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
+    disconnect: CancellationToken,
+}
+
+impl ConnectionSlot {
+    /// The slot, for whoever keeps the connection open after this request.
+    pub fn take(&self) -> Option<OwnedSemaphorePermit> {
+        self.permit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Cancel it to drop the connection, whatever its buffers hold: the hub cancels it when a
+    /// stream's subscriber fell too far behind to be written to.
+    pub fn disconnect_token(&self) -> CancellationToken {
+        self.disconnect.clone()
+    }
+}
+
+pub(super) struct Connection {
+    pub(super) stream: TcpStream,
+    pub(super) peer: SocketAddr,
+    pub(super) permit: OwnedSemaphorePermit,
+    pub(super) app: Router,
+    pub(super) builder: Arc<http1::Builder>,
+    pub(super) body_read_timeout: Duration,
+    /// The drain's second step: finish the current response, then close.
+    pub(super) shutdown: CancellationToken,
+}
+
+impl Connection {
+    pub(super) async fn serve(self) {
+        let slot = ConnectionSlot {
+            permit: Arc::new(Mutex::new(Some(self.permit))),
+            disconnect: CancellationToken::new(),
+        };
+        let for_requests = slot.clone();
+        let gap = self.body_read_timeout;
+        // The guard wraps every route of every listener (admin and reserve included), so a bad
+        // Host or an undecodable transfer coding is refused before any extractor reads it.
+        let app = RequestGuardLayer.layer(self.app);
+        let service =
+            TowerToHyperService::new(MapRequest::new(app, move |req: Request<Incoming>| {
+                let mut req = req.map(|body| Body::new(TimedBody::new(body, gap)));
+                req.extensions_mut().insert(for_requests.clone());
+                req
+            }));
+        let connection = self
+            .builder
+            .serve_connection(TokioIo::new(self.stream), service)
+            .with_upgrades();
+        tokio::pin!(connection);
+        let peer = self.peer;
+        let result = tokio::select! {
+            r = connection.as_mut() => r,
+            () = self.shutdown.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+            () = slot.disconnect.cancelled() => {
+                metrics::counter!("switchyard_http_disconnects_total", "reason" => "slow_consumer").increment(1);
+                match tokio::time::timeout(DISCONNECT_GRACE, connection.as_mut()).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        tracing::debug!(%peer, "dropping a connection whose client stopped reading");
+                        return;
+                    }
+                }
+            }
+        };
+        if let Err(err) = result {
+            tracing::debug!(%peer, error = %err, "connection ended with an error");
+        }
+        drop(slot);
+    }
+}
