@@ -64,6 +64,8 @@ struct Running {
     /// Closed with it: every new publish, whatever its inbound, is refused (503); the drain
     /// waits for the deliveries already inside before it ends the streams.
     gate: DrainGate,
+    /// Deliveries of `confirm: false` routes, waited for with the gate's.
+    background: TaskTracker,
     /// Broker inbounds, waited for by the drain.
     inbounds: TaskTracker,
 }
@@ -138,7 +140,9 @@ fn start(config: &Config) -> anyhow::Result<Running> {
         max_in_flight: config.limits.max_in_flight,
     };
     let gate = DrainGate::default();
-    let pipeline: Pipeline = pipeline::build(Router::new(table), &limits, &gate);
+    let router = Router::new(table);
+    let background = router.background_deliveries();
+    let pipeline: Pipeline = pipeline::build(router, &limits, &gate);
     let stop_accepting = CancellationToken::new();
     let inbounds = TaskTracker::new();
     for (name, entry) in &config.inbounds {
@@ -184,6 +188,7 @@ fn start(config: &Config) -> anyhow::Result<Running> {
         readiness,
         stop_accepting,
         gate,
+        background,
         inbounds,
     })
 }
@@ -220,11 +225,15 @@ async fn drain(
     let delivered = tokio::time::timeout_at(deadline, async {
         running.gate.finished().await;
         running.inbounds.wait().await;
+        // Only now: deliveries that got past the gate may still have started some.
+        running.background.close();
+        running.background.wait().await;
     })
     .await;
     if delivered.is_err() {
         tracing::warn!(
             deliveries = running.gate.in_flight(),
+            unconfirmed = running.background.len(),
             inbounds = running.inbounds.len(),
             "grace period over with deliveries still running; ending streams"
         );

@@ -19,6 +19,7 @@ use crate::filter::Filter;
 use crate::policy::{DedupeWindow, DeliveryPolicy, RouteSink, is_permanent};
 use metrics::Counter;
 use switchyard_core::template::TopicTemplate;
+use tokio_util::task::TaskTracker;
 
 /// Deliveries of routes with `confirm: false` that may run in the background at once; beyond
 /// it, the source waits (backpressure) rather than the gateway queueing without bound.
@@ -206,15 +207,32 @@ fn compile_policy(
 #[derive(Debug, Clone)]
 pub struct Router {
     table: Arc<RouteTable>,
-    background: Arc<Semaphore>,
+    background: Background,
+}
+
+/// Deliveries of `confirm: false` routes: bounded by `permits`, and tracked, so the drain
+/// waits for them instead of the process dropping them mid-flight.
+#[derive(Debug, Clone)]
+struct Background {
+    permits: Arc<Semaphore>,
+    tasks: TaskTracker,
 }
 
 impl Router {
     pub fn new(table: RouteTable) -> Self {
         Self {
             table: Arc::new(table),
-            background: Arc::new(Semaphore::new(UNCONFIRMED_IN_FLIGHT)),
+            background: Background {
+                permits: Arc::new(Semaphore::new(UNCONFIRMED_IN_FLIGHT)),
+                tasks: TaskTracker::new(),
+            },
         }
+    }
+
+    /// The deliveries of `confirm: false` routes still running; the drain closes this and
+    /// waits for it.
+    pub fn background_deliveries(&self) -> TaskTracker {
+        self.background.tasks.clone()
     }
 }
 
@@ -236,7 +254,7 @@ impl Service<Event> for Router {
 
 async fn route(
     table: &Arc<RouteTable>,
-    background: &Arc<Semaphore>,
+    background: &Background,
     event: Event,
 ) -> Result<Delivered, BoxError> {
     let matching: Vec<usize> = (0..table.routes.len())
@@ -259,9 +277,9 @@ async fn route(
             confirmed.push(deliver_route(route, &event));
         } else {
             // Waiting for a permit is the backpressure that keeps background work bounded.
-            let permit = background.clone().acquire_owned().await?;
+            let permit = background.permits.clone().acquire_owned().await?;
             let (table, event) = (table.clone(), event.clone());
-            tokio::spawn(async move {
+            background.tasks.spawn(async move {
                 let route = &table.routes[i];
                 if let Err(err) = deliver_route(route, &event).await {
                     tracing::warn!(route = %route.name, error = %err, "unconfirmed delivery failed");

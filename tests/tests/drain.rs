@@ -196,3 +196,43 @@ async fn drain_with_publishers(with_webhook: bool) {
     }
     assert_eq!(close, Some(1001), "the WebSocket closes with 1001 on drain");
 }
+
+/// `confirm: false` deliveries run after the publisher's 200; the drain waits for them too,
+/// instead of the process dropping them mid-flight.
+#[tokio::test]
+async fn sigterm_waits_for_unconfirmed_deliveries() {
+    let hook = Receiver::start_slow(Duration::from_millis(300)).await;
+    let yaml = format!(
+        "outbounds:\n  hook: {{ type: webhook, url: \"{}\" }}\nroutes:\n  - {{ name: later, to: hook, confirm: false }}\nshutdown: {{ grace_ms: 10000 }}\n",
+        hook.url()
+    );
+    let mut gw = Gateway::start_with(Some(&yaml));
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let id = format!("u-{i}");
+        let body = serde_json::json!({"specversion":"1.0","id":id,"source":"/drain","type":"t"});
+        let res = switchyard_e2e::client::post(
+            &gw.url("/topics/u"),
+            &[("content-type", "application/cloudevents+json")],
+            body.to_string(),
+        )
+        .await;
+        assert_eq!(res.status, 200, "{}", res.text());
+        ids.push(id);
+    }
+    let code = tokio::task::spawn_blocking(move || (gw.terminate(), gw))
+        .await
+        .expect("terminate")
+        .0;
+    assert_eq!(code, Some(0));
+    let delivered: Vec<String> = hook
+        .accepted()
+        .iter()
+        .map(|r| r.headers["ce-id"].to_str().expect("id").to_owned())
+        .collect();
+    let lost = missing(&ids, &delivered);
+    assert!(
+        lost.is_empty(),
+        "unconfirmed deliveries dropped at exit: {lost:?}"
+    );
+}

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use switchyard_e2e::Gateway;
 use switchyard_e2e::client::{get, post};
 use switchyard_e2e::gateway::binary;
-use switchyard_e2e::Gateway;
 
 #[tokio::test]
 async fn health_readiness_and_metrics() {

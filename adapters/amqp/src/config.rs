@@ -6,6 +6,7 @@
 //! in one pass.
 
 use serde::Deserialize;
+use switchyard_core::secret::Secret;
 
 mod validate;
 
@@ -15,7 +16,8 @@ mod validate;
 pub struct AmqpInboundConfig {
     /// Broker URI: `amqp://user:password@host:5672/%2f` (the vhost is percent-encoded, so `%2f`
     /// is `/`); `amqps://` for TLS. Query parameters such as `?heartbeat=10` are passed on.
-    pub url: String,
+    /// Redacted in `Debug`: it carries the password.
+    pub url: Secret,
     /// The queue to consume. It must exist unless `topology` declares it.
     pub queue: String,
     /// Messages the broker hands over before we acknowledge any (`basic.qos`). It is also the
@@ -146,8 +148,8 @@ pub struct BindingConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpOutboundConfig {
-    /// Broker URI, as for inbounds.
-    pub url: String,
+    /// Broker URI, as for inbounds (redacted in `Debug`).
+    pub url: Secret,
     /// Exchange to publish to; `""` is the default exchange, which routes to the queue named
     /// by the routing key.
     pub exchange: String,

@@ -150,7 +150,8 @@ async fn session(
 }
 
 async fn open(config: &AmqpInboundConfig, name: &str) -> Result<Session, SetupError> {
-    let (connection, events) = connection::open(&config.url, &format!("inbound {name}")).await?;
+    let (connection, events) =
+        connection::open(config.url.expose(), &format!("inbound {name}")).await?;
     let channel = connection
         .create_channel()
         .await

@@ -88,7 +88,7 @@ impl AmqpOutbound {
         let publish_failed = Arc::new(Notify::new());
         let task = link::Manager {
             name: name.to_owned(),
-            url: config.url.clone(),
+            url: config.url.expose().to_owned(),
             declare: config.declare.clone(),
             ready,
             sender,

@@ -6,6 +6,7 @@ mod validate;
 mod version;
 
 use serde::Deserialize;
+use switchyard_core::secret::Secret;
 
 pub use validate::BrokerAddress;
 pub(crate) use validate::MQTT_MAX_PACKET_SIZE;
@@ -68,7 +69,7 @@ pub struct MqttInboundConfig {
     pub username: Option<String>,
     /// Password for the broker (with `username`).
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// Waits between delivery attempts of a message the pipeline could not deliver for a
     /// reason that may heal (a sink down, a timeout). The message is retried until it is
     /// delivered or the gateway stops; it is never acknowledged before.
@@ -172,7 +173,7 @@ pub struct MqttOutboundConfig {
     pub username: Option<String>,
     /// Password for the broker (with `username`).
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// Waits between reconnection attempts. While disconnected, deliveries fail at once as
     /// unavailable, so their sources retry.
     #[serde(default)]

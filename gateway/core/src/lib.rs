@@ -10,6 +10,7 @@ pub mod health;
 pub mod hub;
 pub mod hub_sink;
 pub mod pipeline;
+pub mod secret;
 pub mod settle;
 pub mod template;
 pub mod topic;

@@ -240,3 +240,28 @@ fn check_addresses(config: &Config, errors: &mut Vec<String>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let yaml = r#"
+inbounds:
+  devices: { type: mqtt, url: "mqtt://127.0.0.1:1883", username: u, password: "mqtt-pass-1", subscribe: ["a/#"] }
+  orders: { type: amqp, url: "amqp://guest:amqp-pass-2@127.0.0.1:5672/%2f", queue: q }
+outbounds:
+  hook: { type: webhook, url: "http://127.0.0.1:9/x", headers: { authorization: "Bearer token-3" } }
+routes:
+  - { name: r, to: hook }
+"#;
+        let (config, errors) = load(yaml);
+        assert!(errors.is_empty(), "{errors:?}");
+        let shown = format!("{config:?}");
+        for secret in ["mqtt-pass-1", "amqp-pass-2", "token-3"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("«redacted»"));
+    }
+}

@@ -70,7 +70,7 @@ impl AmqpInboundConfig {
             path,
             errors: Vec::new(),
         };
-        report.check_url(&self.url);
+        report.check_url(self.url.expose());
         if self.queue.is_empty() {
             report.error("queue", "must not be empty");
         }
@@ -158,7 +158,7 @@ impl AmqpOutboundConfig {
             path,
             errors: Vec::new(),
         };
-        report.check_url(&self.url);
+        report.check_url(self.url.expose());
         report.check_short("exchange", &self.exchange);
         if let Err(e) = RoutingKeyTemplate::parse(&self.routing_key) {
             report.error("routing_key", e);

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use switchyard_core::secret::Secret;
 
 /// A webhook outbound.
 #[derive(Debug, Clone, Deserialize)]
@@ -20,9 +21,10 @@ pub struct WebhookConfig {
     /// Retry policy for failures that may heal.
     #[serde(default)]
     pub retry: RetryConfig,
-    /// Extra headers sent with every request (e.g. `authorization`).
+    /// Extra headers sent with every request (e.g. `authorization`); values are redacted in
+    /// `Debug`.
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, Secret>,
     /// Requests in flight at once; further deliveries wait. Default 256.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,

@@ -73,8 +73,12 @@ impl Webhook {
         }
         let mut headers = HeaderMap::new();
         for (k, v) in &config.headers {
-            match (HeaderName::from_str(k), HeaderValue::from_str(v)) {
-                (Ok(k), Ok(v)) => drop(headers.insert(k, v)),
+            match (HeaderName::from_str(k), HeaderValue::from_str(v.expose())) {
+                (Ok(k), Ok(mut v)) => {
+                    // hyper's Debug and HPACK then treat it as a credential too.
+                    v.set_sensitive(true);
+                    headers.insert(k, v);
+                }
                 _ => errors.push(format!("headers.{k}: not a valid header name and value")),
             }
         }

@@ -41,7 +41,9 @@ pub(super) struct CloseSignal(Mutex<(Option<CloseReason>, Option<CancellationTok
 
 impl CloseSignal {
     fn state(&self) -> std::sync::MutexGuard<'_, (Option<CloseReason>, Option<CancellationToken>)> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn close(&self, reason: CloseReason) {
