@@ -2,6 +2,7 @@
 //! listeners, then the drain. [`check`] validates everything without opening a socket or a
 //! broker connection, which is what `switchyard check` runs; [`run`] builds and serves.
 
+mod inbounds;
 mod sinks;
 
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use switchyard_core::health::Readiness;
 use switchyard_core::hub::Hub;
+use switchyard_core::inbound::InboundContext;
 use switchyard_core::pipeline::{self, DrainGate, Pipeline, PipelineLimits};
 use switchyard_http::server::{
     RESERVE_CONNECTIONS, Reserve, ServerOptions, Stopping, reserve_router, serve,
@@ -25,7 +27,7 @@ use switchyard_http::{HttpState, router};
 use switchyard_routes::{RouteTable, Router};
 
 use crate::admin;
-use crate::config::{Config, ConfigErrors, InboundConfig};
+use crate::config::{Config, ConfigErrors};
 
 /// The inbound name of events published over the HTTP family.
 pub const HTTP_INBOUND: &str = "http";
@@ -156,24 +158,15 @@ fn start(config: &Config) -> anyhow::Result<Running> {
             pipeline.clone(),
             stop_accepting.clone(),
         );
-        match &entry.kind {
-            InboundConfig::Mqtt(cfg) => inbounds.spawn(switchyard_mqtt::inbound::run(
-                name,
-                cfg.clone(),
-                pipeline,
-                dead_letter,
-                ready,
-                shutdown,
-            )),
-            InboundConfig::Amqp(cfg) => inbounds.spawn(switchyard_amqp::inbound::run(
-                name,
-                cfg.clone(),
-                pipeline,
-                dead_letter,
-                ready,
-                shutdown,
-            )),
-        };
+        let inbound = self::inbounds::build(&name, &entry.kind)
+            .map_err(|e| anyhow::anyhow!("inbounds:\n{}", ConfigErrors(e)))?;
+        inbounds.spawn(inbound.run(InboundContext {
+            name,
+            pipeline,
+            dead_letter,
+            ready,
+            shutdown,
+        }));
     }
     let http = HttpState {
         pipeline,

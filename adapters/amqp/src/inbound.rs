@@ -22,6 +22,7 @@ mod handler;
 
 use std::sync::Arc;
 use std::time::Duration;
+use switchyard_core::inbound::{Inbound, InboundContext};
 
 use futures_util::StreamExt;
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
@@ -227,5 +228,38 @@ fn log_panic(inbound: &str, joined: Result<(), tokio::task::JoinError>) {
         && e.is_panic()
     {
         tracing::error!(%inbound, error = %e, "message handler panicked; the broker will redeliver");
+    }
+}
+
+/// A validated AMQP inbound: the only way to run one (see [`Inbound`]).
+#[derive(Debug)]
+pub struct AmqpInbound {
+    config: AmqpInboundConfig,
+}
+
+impl AmqpInbound {
+    /// Checks `config` (errors name keys under `inbounds.NAME`); done once, at `check` time.
+    pub fn build(name: &str, config: &AmqpInboundConfig) -> Result<Self, Vec<String>> {
+        let errors = config.validate(&format!("inbounds.{name}"));
+        if errors.is_empty() {
+            Ok(Self {
+                config: config.clone(),
+            })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+impl Inbound for AmqpInbound {
+    fn run(self: Box<Self>, ctx: InboundContext) -> futures_util::future::BoxFuture<'static, ()> {
+        Box::pin(run(
+            ctx.name,
+            self.config,
+            ctx.pipeline,
+            ctx.dead_letter,
+            ctx.ready,
+            ctx.shutdown,
+        ))
     }
 }

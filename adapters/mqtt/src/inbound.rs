@@ -22,6 +22,7 @@ mod poller;
 
 use std::sync::Arc;
 use std::time::Duration;
+use switchyard_core::inbound::{Inbound, InboundContext};
 
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -214,5 +215,38 @@ async fn disconnect(
     stop.cancel();
     if let Err(error) = poller.await {
         tracing::error!(%error, "the MQTT inbound's poller failed");
+    }
+}
+
+/// A validated MQTT inbound: the only way to run one (see [`Inbound`]).
+#[derive(Debug)]
+pub struct MqttInbound {
+    config: MqttInboundConfig,
+}
+
+impl MqttInbound {
+    /// Checks `config` (errors name keys under `inbounds.NAME`); done once, at `check` time.
+    pub fn build(name: &str, config: &MqttInboundConfig) -> Result<Self, Vec<String>> {
+        let errors = config.validate(&format!("inbounds.{name}"));
+        if errors.is_empty() {
+            Ok(Self {
+                config: config.clone(),
+            })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+impl Inbound for MqttInbound {
+    fn run(self: Box<Self>, ctx: InboundContext) -> futures_util::future::BoxFuture<'static, ()> {
+        Box::pin(run(
+            ctx.name,
+            self.config,
+            ctx.pipeline,
+            ctx.dead_letter,
+            ctx.ready,
+            ctx.shutdown,
+        ))
     }
 }

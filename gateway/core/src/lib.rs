@@ -9,6 +9,7 @@ pub mod event;
 pub mod health;
 pub mod hub;
 pub mod hub_sink;
+pub mod inbound;
 pub mod pipeline;
 pub mod secret;
 pub mod settle;

@@ -14,7 +14,7 @@ use switchyard_http::webhook::Webhook;
 use switchyard_mqtt::MqttOutbound;
 
 use super::HUB_SINK;
-use crate::config::{Config, InboundConfig, OutboundConfig};
+use crate::config::{Config, OutboundConfig};
 
 /// Validates every outbound and returns stand-in sinks under their names, for compiling routes.
 pub(super) fn placeholders(
@@ -56,10 +56,9 @@ pub(super) fn check_inbounds(
         if name == super::HTTP_INBOUND {
             errors.push(format!("{path}: `http` is the HTTP family's inbound name"));
         }
-        errors.extend(match &entry.kind {
-            InboundConfig::Mqtt(cfg) => cfg.validate(&path),
-            InboundConfig::Amqp(cfg) => cfg.validate(&path),
-        });
+        if let Err(es) = super::inbounds::build(name, &entry.kind) {
+            errors.extend(es);
+        }
         if let Some(dl) = &entry.dead_letter
             && !sinks.contains_key(dl)
         {
