@@ -131,9 +131,10 @@ mod tests {
     async fn each_frame_restarts_the_gap() {
         let (tx, rx) = channel();
         let body = TimedBody::new(rx, Duration::from_secs(60));
+        // The clock is paused: each gap is 50 s of virtual time, advanced by hand.
         let sender = tokio::spawn(async move {
             for _ in 0..3 {
-                tokio::time::sleep(Duration::from_secs(50)).await;
+                tokio::time::advance(Duration::from_secs(50)).await;
                 tx.send("x").await.expect("sent");
             }
         });

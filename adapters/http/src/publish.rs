@@ -34,7 +34,7 @@ pub(crate) async fn publish(
     body: Body,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     validate_topic_name(&topic)?;
-    let body = request_body::read(&headers, body, state.config.body_limit).await?;
+    let body = request_body::read(body, state.config.body_limit).await?;
     // Everything is decoded and validated before anything is delivered, so a bad event in a
     // batch means none of the batch is delivered.
     let events = decode(&topic, &headers, body, state.config.header_decoding)?;

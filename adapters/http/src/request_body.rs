@@ -4,35 +4,21 @@
 //! one that goes silent is 408 (see `body_timeout`), and broken framing is 400.
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 
 use crate::body_timeout::BodyReadTimeout;
 use crate::error::ApiError;
 
 /// The whole body, at most `limit` bytes.
-pub(crate) async fn read(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    if let Some(declared) = declared_length(headers)?
-        && declared > limit as u64
-    {
+pub(crate) async fn read(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    // hyper turned a valid `Content-Length` into the body's exact size hint (and refused a
+    // malformed or conflicting one); a chunked body hints nothing and is cut while it streams.
+    if http_body::Body::size_hint(&body).lower() > limit as u64 {
         return Err(too_large(limit));
     }
     axum::body::to_bytes(body, limit)
         .await
         .map_err(|err| classify(&err, limit))
-}
-
-/// The `Content-Length` the client declared, if any (hyper already refused a malformed or
-/// conflicting one).
-fn declared_length(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
-    let Some(value) = headers.get(header::CONTENT_LENGTH) else {
-        return Ok(None);
-    };
-    value
-        .to_str()
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .map(Some)
-        .ok_or_else(|| ApiError::bad_request("invalid_body", "Content-Length is not a number"))
 }
 
 fn classify(err: &axum::Error, limit: usize) -> ApiError {

@@ -12,6 +12,17 @@ use rumqttc::v5::mqttbytes::v5 as packet5;
 use crate::config::{BrokerAddress, MQTT_MAX_PACKET_SIZE, MqttVersion};
 use crate::convert::Encoded;
 use crate::error::{ConnectionError, RequestRefused};
+use switchyard_core::secret::Secret;
+
+/// The user name and password to connect with, both inbound and outbound: the password is
+/// read out of its [`Secret`] only here, where it is handed to rumqttc.
+pub fn credentials(
+    username: Option<&String>,
+    password: Option<&Secret>,
+) -> Option<(String, String)> {
+    let password = password.map_or_else(String::new, |p| p.expose().to_owned());
+    username.map(|user| (user.clone(), password))
+}
 
 pub use message::Message;
 

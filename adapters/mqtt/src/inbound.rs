@@ -179,16 +179,7 @@ fn compile(name: &str, config: &MqttInboundConfig) -> Result<(Settings, Wrapper)
         // The inbound publishes nothing; rumqttc needs at least one slot.
         outgoing_inflight: 1,
         manual_acks: true,
-        credentials: config.username.clone().map(|user| {
-            (
-                user,
-                config
-                    .password
-                    .as_ref()
-                    .map(|p| p.expose().to_owned())
-                    .unwrap_or_default(),
-            )
-        }),
+        credentials: connection::credentials(config.username.as_ref(), config.password.as_ref()),
         // Acks wait here until the poller's next turn writes them. With a broker that honours
         // our Receive Maximum, `inflight` plus the channel's messages is the most that can
         // wait; Mosquitto 2.0.11 sends a whole new window per ack, so leave room for its

@@ -171,16 +171,7 @@ fn settings(name: &str, config: &MqttOutboundConfig, address: BrokerAddress) -> 
         receive_maximum: None,
         outgoing_inflight: config.inflight,
         manual_acks: false,
-        credentials: config.username.clone().map(|user| {
-            (
-                user,
-                config
-                    .password
-                    .as_ref()
-                    .map(|p| p.expose().to_owned())
-                    .unwrap_or_default(),
-            )
-        }),
+        credentials: connection::credentials(config.username.as_ref(), config.password.as_ref()),
         // One slot per permit, and room for the odd extra (a delivery that timed out frees its
         // permit while its publish may still be queued; beyond this, deliveries fail fast).
         request_capacity: usize::from(config.inflight) + 16,

@@ -13,7 +13,7 @@ use switchyard_core::health::Readiness;
 use switchyard_mqtt::{MqttOutbound, MqttOutboundConfig};
 use tower::ServiceExt;
 
-use crate::support::within;
+use crate::support::{eventually, within};
 
 /// The limit the test broker announces; below the outbound's own `max_packet_size` (1 MiB).
 const BROKER_MAX_PACKET_SIZE: u32 = 8192;
@@ -50,13 +50,8 @@ impl LimitedMosquitto {
             .spawn()
             .expect("mosquitto starts (the tests need the mosquitto binary)");
         let broker = Self { child, port, dir };
-        within("the test Mosquitto to listen", async {
-            while tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_err()
-            {
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
+        eventually("the test Mosquitto to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
         })
         .await;
         broker
