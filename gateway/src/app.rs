@@ -151,7 +151,8 @@ fn start(config: &Config) -> anyhow::Result<Running> {
         let dead_letter = entry
             .dead_letter
             .as_ref()
-            .and_then(|d| sinks.get(d).cloned());
+            .and_then(|d| sinks.get(d).cloned())
+            .map(|sink| pipeline::dead_letter(sink, &limits, &gate));
         let ready = readiness.register(&format!("inbound:{name}"));
         let (name, pipeline, shutdown) = (
             Arc::<str>::from(name.as_str()),

@@ -33,7 +33,7 @@ pub struct RouteConfig {
     pub confirm: bool,
     /// Retries per sink for failures that may heal. Default: one attempt.
     #[serde(default)]
-    pub retry: crate::policy::RetryConfig,
+    pub retry: switchyard_core::retry::RetryConfig,
     /// Time one attempt at one sink may take, in milliseconds. Default: the sink's own limit.
     #[serde(default)]
     pub timeout_ms: Option<u64>,

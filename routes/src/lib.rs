@@ -10,6 +10,7 @@ mod router;
 
 pub use config::{FilterConfig, OneOrMany, RouteConfig};
 pub use filter::Filter;
-pub use policy::{DedupeConfig, RetryConfig};
+pub use policy::{DedupeConfig, ROUTE_RETRY};
 pub use router::{Route, RouteTable, Router};
+pub use switchyard_core::retry::RetryConfig;
 pub use switchyard_core::template::TopicTemplate;

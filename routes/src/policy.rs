@@ -6,42 +6,20 @@ mod dedupe;
 use std::time::Duration;
 
 use serde::Deserialize;
+use switchyard_core::retry::RetryPolicy;
 use tower::ServiceExt;
 
 use metrics::Counter;
-use switchyard_core::backoff::Backoff;
 use switchyard_core::error::{BoxError, DeliveryError};
 use switchyard_core::event::Event;
 use switchyard_core::pipeline::Sink;
 
 pub use dedupe::DedupeWindow;
 
-/// `retry:` on a route. Applies to failures that may heal (a sink unavailable, a timeout);
-/// a permanent refusal is never retried.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RetryConfig {
-    /// Attempts per sink in all, the first included. Default 1: sinks such as webhooks retry
-    /// on their own; raise it to ride out a broker restart without failing the source.
-    pub attempts: u32,
-    /// Backoff before the second attempt, doubling after each. Default 100.
-    pub initial_backoff_ms: u64,
-    /// Cap on the backoff. Default 5 000.
-    pub max_backoff_ms: u64,
-    /// Randomise the upper half of each backoff. Default true.
-    pub jitter: bool,
-}
-
-impl Default for RetryConfig {
-    fn default() -> Self {
-        Self {
-            attempts: 1,
-            initial_backoff_ms: 100,
-            max_backoff_ms: 5_000,
-            jitter: true,
-        }
-    }
-}
+/// `retry:` on a route, for failures that may heal (a sink unavailable, a timeout); a
+/// permanent refusal is never retried. Default one attempt per sink: sinks such as webhooks
+/// retry on their own; raise it to ride out a broker restart without failing the source.
+pub const ROUTE_RETRY: RetryPolicy = RetryPolicy::new(Some(1), 100, 5_000);
 
 /// `dedupe:` on a route.
 #[derive(Debug, Clone, Deserialize)]
@@ -81,7 +59,7 @@ impl RouteSink {
 /// The compiled policy of one route.
 #[derive(Debug)]
 pub(crate) struct DeliveryPolicy {
-    pub(crate) retry: RetryConfig,
+    pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Option<Duration>,
     pub(crate) dead_letter: Option<RouteSink>,
     pub(crate) dedupe: Option<DedupeWindow>,
@@ -104,15 +82,9 @@ impl DeliveryPolicy {
         target: &RouteSink,
         event: &Event,
     ) -> Result<(), BoxError> {
-        let attempts = self.retry.attempts.max(1);
+        let attempts = self.retry.max_attempts();
         let mut attempt = 1;
-        let mut backoff = Backoff::new(
-            Duration::from_millis(self.retry.initial_backoff_ms),
-            Duration::from_millis(self.retry.max_backoff_ms),
-        );
-        if !self.retry.jitter {
-            backoff = backoff.without_jitter();
-        }
+        let mut backoff = self.retry.backoff();
         loop {
             let result = self
                 .attempt(&target.name, &target.sink, event.clone())

@@ -16,7 +16,7 @@ use switchyard_core::topic::TopicFilter;
 
 use crate::config::RouteConfig;
 use crate::filter::Filter;
-use crate::policy::{DedupeWindow, DeliveryPolicy, RouteSink, is_permanent};
+use crate::policy::{DedupeWindow, DeliveryPolicy, ROUTE_RETRY, RouteSink, is_permanent};
 use metrics::Counter;
 use switchyard_core::template::TopicTemplate;
 use tokio_util::task::TaskTracker;
@@ -166,9 +166,7 @@ fn compile_policy(
     sinks: &HashMap<String, Sink>,
     errors: &mut Vec<String>,
 ) -> DeliveryPolicy {
-    if cfg.retry.attempts == 0 {
-        errors.push(format!("{path}.retry.attempts: must be at least 1"));
-    }
+    errors.extend(cfg.retry.validate(&format!("{path}.retry"), ROUTE_RETRY));
     if cfg.timeout_ms == Some(0) {
         errors.push(format!("{path}.timeout_ms: must be at least 1"));
     }
@@ -196,7 +194,7 @@ fn compile_policy(
         Some(DedupeWindow::new(d.window))
     });
     DeliveryPolicy {
-        retry: cfg.retry.clone(),
+        retry: cfg.retry.resolve(ROUTE_RETRY),
         timeout: cfg.timeout_ms.map(std::time::Duration::from_millis),
         dead_letter,
         dedupe,

@@ -10,34 +10,7 @@ pub mod python;
 pub mod receiver;
 pub mod sse;
 
-use std::future::Future;
-use std::time::Duration;
-
 pub use gateway::Gateway;
-
-/// Waits until `check` returns `Some`, polling every 10 ms; panics with `what` after `within`.
-pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Fails with `what` if `fut` does not finish within `within`.
-pub async fn within<T>(within: Duration, what: &str, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(within, fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out after {within:?}: {what}"),
-    }
-}
+/// Waits with deadlines, written once in the test-support crate: `eventually(within, what,
+/// check)` polls `check` until it returns `Some`; `within(within, what, future)` awaits.
+pub use switchyard_testing::{poll_some_within as eventually, within_for as within};

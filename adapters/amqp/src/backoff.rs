@@ -5,11 +5,10 @@
 use std::time::Duration;
 
 use switchyard_core::backoff::Backoff;
+use switchyard_core::retry::RetryPolicy;
 
-/// First wait after a failure.
-const INITIAL: Duration = Duration::from_millis(100);
-/// Longest wait between attempts: a recovered broker is noticed within this.
-const MAX: Duration = Duration::from_secs(10);
+/// Forever, from 100 ms doubling up to 10 s: a recovered broker is noticed within 10 s.
+const RECONNECT: RetryPolicy = RetryPolicy::new(None, 100, 10_000);
 /// A session that lasted this long was healthy: the next outage starts with short waits.
 /// Shorter ones (a channel the broker closes right after connecting) keep growing the wait,
 /// so a connection that fails at once is not retried ten times a second.
@@ -17,5 +16,5 @@ pub(crate) const STABLE: Duration = Duration::from_secs(10);
 
 /// The waits between reconnect attempts.
 pub(crate) fn reconnect_backoff() -> Backoff {
-    Backoff::new(INITIAL, MAX)
+    RECONNECT.backoff()
 }

@@ -18,13 +18,13 @@
 //! unacknowledged messages out, and a message is settled only when its task ends, so
 //! `prefetch` bounds the tasks too: no extra semaphore is needed.
 
-mod handler;
+mod delivery;
 
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard_core::inbound::{Inbound, InboundContext};
 
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, Consumer};
@@ -32,7 +32,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use switchyard_core::health::ReadinessCheck;
-use switchyard_core::pipeline::{Pipeline, Sink};
+use switchyard_core::inbound::{Inbound, InboundContext};
 
 use crate::backoff::{STABLE, reconnect_backoff};
 use crate::config::AmqpInboundConfig;
@@ -40,46 +40,40 @@ use crate::connection::{self, Events};
 use crate::convert::Wrapper;
 use crate::error::{SetupError, short_string};
 use crate::topology;
-use handler::Handler;
+use delivery::Delivery;
 use switchyard_core::backoff::Backoff;
 
 /// Longest a connect-and-declare attempt may take: a silent partition must not hang it.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Runs the inbound `name` until `shutdown` is cancelled: consumes `config.queue`, delivers
-/// each message through `pipeline`, and settles it by the answer (ack, requeue after a delay,
-/// or dead-letter: into `dead_letter` if given, else rejected to the queue's dead-letter
-/// exchange). `ready` is true while a consumer is running.
+/// Runs until `ctx.shutdown` is cancelled: consumes the queue, delivers each message through
+/// the pipeline, and settles it by the answer (ack, requeue after a delay, or dead-letter:
+/// into the dead-letter sink if given, else rejected to the queue's dead-letter exchange).
+/// Readiness is true while a consumer is running.
 ///
 /// On shutdown the consumer is cancelled first, then messages already in the pipeline are
 /// finished and settled (a pending requeue delay is cut short) before the connection is
-/// closed. An invalid config is logged and the inbound does not start.
-pub async fn run(
-    name: Arc<str>,
-    config: AmqpInboundConfig,
-    pipeline: Pipeline,
-    dead_letter: Option<Sink>,
-    ready: ReadinessCheck,
-    shutdown: CancellationToken,
-) {
-    ready.set(false);
-    let errors = config.validate(&format!("inbounds.{name}"));
-    let wrapper = Wrapper::new(&config.wrap);
-    let (true, Ok(wrapper)) = (errors.is_empty(), wrapper) else {
-        tracing::error!(inbound = %name, ?errors, "invalid AMQP inbound config; not consuming");
-        return;
-    };
-    let handler = Arc::new(Handler::new(
-        name.clone(),
-        &config,
-        wrapper,
+/// closed.
+async fn run(inbound: AmqpInbound, ctx: InboundContext) {
+    let InboundContext {
+        name,
         pipeline,
         dead_letter,
+        ready,
+        shutdown,
+    } = ctx;
+    ready.set(false);
+    let AmqpInbound { config, wrapper } = inbound;
+    let delivery = Arc::new(Delivery::new(
+        name.clone(),
+        (config.queue.clone(), wrapper),
+        (pipeline, dead_letter),
+        Duration::from_millis(config.requeue_delay_ms),
         shutdown.clone(),
     ));
     let mut backoff = reconnect_backoff();
     loop {
-        let reason = match session(&config, &handler, &ready, &mut backoff, &shutdown).await {
+        let reason = match session(&config, &delivery, &ready, &mut backoff, &shutdown).await {
             Ok(Ended::Shutdown) => break,
             Ok(Ended::Lost(reason)) => reason,
             Err(e) => e.to_string(),
@@ -112,27 +106,27 @@ struct Session {
 /// One connection's life: set up, consume until it fails or shutdown, then tear down.
 async fn session(
     config: &AmqpInboundConfig,
-    handler: &Arc<Handler>,
+    delivery: &Arc<Delivery>,
     ready: &ReadinessCheck,
     backoff: &mut Backoff,
     shutdown: &CancellationToken,
 ) -> Result<Ended, SetupError> {
     let setup = tokio::select! {
         () = shutdown.cancelled() => return Ok(Ended::Shutdown),
-        setup = tokio::time::timeout(SETUP_TIMEOUT, open(config, handler.name())) => setup,
+        setup = tokio::time::timeout(SETUP_TIMEOUT, open(config, delivery.name())) => setup,
     };
     let mut session = setup.map_err(|_| SetupError::TimedOut {
         step: format!("connecting and declaring queue `{}`", config.queue),
         timeout: SETUP_TIMEOUT,
     })??;
-    tracing::info!(inbound = %handler.name(), queue = %config.queue, "AMQP inbound consuming");
+    tracing::info!(inbound = %delivery.name(), queue = %config.queue, "AMQP inbound consuming");
     ready.set(true);
     let started = tokio::time::Instant::now();
     // Tasks still running when the session is lost are aborted with the set: their messages
     // cannot be acked on the dead channel and the broker redelivers them anyway, and aborting
     // keeps the work in flight bounded by prefetch across reconnects.
     let mut in_flight = JoinSet::new();
-    let ended = consume(&mut session, handler, &mut in_flight, shutdown).await;
+    let ended = consume(&mut session, delivery, &mut in_flight, shutdown).await;
     ready.set(false);
     if started.elapsed() >= STABLE {
         backoff.reset();
@@ -142,7 +136,7 @@ async fn session(
             &session.channel,
             &session.consumer,
             &mut in_flight,
-            handler.name(),
+            delivery.name(),
         )
         .await;
     }
@@ -188,24 +182,24 @@ async fn open(config: &AmqpInboundConfig, name: &str) -> Result<Session, SetupEr
 /// Hands deliveries to tasks until the connection fails or shutdown.
 async fn consume(
     session: &mut Session,
-    handler: &Arc<Handler>,
+    delivery: &Arc<Delivery>,
     in_flight: &mut JoinSet<()>,
     shutdown: &CancellationToken,
 ) -> Ended {
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return Ended::Shutdown,
-            delivery = session.consumer.next() => match delivery {
-                Some(Ok(delivery)) => drop(in_flight.spawn(handler.clone().handle(delivery))),
+            next = session.consumer.next() => match next {
+                Some(Ok(message)) => drop(in_flight.spawn(delivery.clone().handle(message))),
                 Some(Err(e)) => return Ended::Lost(format!("consumer failed: {e}")),
                 None => return Ended::Lost("the broker cancelled the consumer".into()),
             },
             event = session.events.next() => match event {
                 Some(lapin::Event::Error(e)) => return Ended::Lost(format!("connection failed: {e}")),
-                Some(other) => tracing::debug!(inbound = %handler.name(), event = ?other, "AMQP connection event"),
+                Some(other) => tracing::debug!(inbound = %delivery.name(), event = ?other, "AMQP connection event"),
                 None => return Ended::Lost("connection closed".into()),
             },
-            Some(joined) = in_flight.join_next() => log_panic(handler.name(), joined),
+            Some(joined) = in_flight.join_next() => log_panic(delivery.name(), joined),
         }
     }
 }
@@ -235,31 +229,27 @@ fn log_panic(inbound: &str, joined: Result<(), tokio::task::JoinError>) {
 #[derive(Debug)]
 pub struct AmqpInbound {
     config: AmqpInboundConfig,
+    wrapper: Wrapper,
 }
 
 impl AmqpInbound {
-    /// Checks `config` (errors name keys under `inbounds.NAME`); done once, at `check` time.
+    /// Compiles `config` (errors name keys under `inbounds.NAME`); done once, at `check` time.
     pub fn build(name: &str, config: &AmqpInboundConfig) -> Result<Self, Vec<String>> {
         let errors = config.validate(&format!("inbounds.{name}"));
-        if errors.is_empty() {
-            Ok(Self {
-                config: config.clone(),
-            })
-        } else {
-            Err(errors)
+        if !errors.is_empty() {
+            return Err(errors);
         }
+        let wrapper =
+            Wrapper::new(&config.wrap).map_err(|e| vec![format!("inbounds.{name}.wrap: {e}")])?;
+        Ok(Self {
+            config: config.clone(),
+            wrapper,
+        })
     }
 }
 
 impl Inbound for AmqpInbound {
-    fn run(self: Box<Self>, ctx: InboundContext) -> futures_util::future::BoxFuture<'static, ()> {
-        Box::pin(run(
-            ctx.name,
-            self.config,
-            ctx.pipeline,
-            ctx.dead_letter,
-            ctx.ready,
-            ctx.shutdown,
-        ))
+    fn run(self: Box<Self>, ctx: InboundContext) -> BoxFuture<'static, ()> {
+        Box::pin(run(*self, ctx))
     }
 }

@@ -6,5 +6,5 @@
 mod config;
 mod delivery;
 
-pub use config::{RetryConfig, WebhookConfig, WebhookMode};
+pub use config::{WEBHOOK_RETRY, WebhookConfig, WebhookMode};
 pub use delivery::Webhook;

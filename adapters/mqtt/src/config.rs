@@ -6,6 +6,7 @@ mod validate;
 mod version;
 
 use serde::Deserialize;
+use switchyard_core::retry::{RetryConfig, RetryPolicy};
 use switchyard_core::secret::Secret;
 
 pub use validate::BrokerAddress;
@@ -74,10 +75,10 @@ pub struct MqttInboundConfig {
     /// reason that may heal (a sink down, a timeout). The message is retried until it is
     /// delivered or the gateway stops; it is never acknowledged before.
     #[serde(default)]
-    pub retry: BackoffConfig,
+    pub retry: RetryConfig,
     /// Waits between reconnection attempts.
     #[serde(default)]
-    pub reconnect: BackoffConfig,
+    pub reconnect: RetryConfig,
     /// On shutdown, how long deliveries already under way may take to finish (and be
     /// acknowledged) before the inbound disconnects, in milliseconds. Messages not finished
     /// by then are redelivered by the broker later. Default 5 000.
@@ -177,7 +178,7 @@ pub struct MqttOutboundConfig {
     /// Waits between reconnection attempts. While disconnected, deliveries fail at once as
     /// unavailable, so their sources retry.
     #[serde(default)]
-    pub reconnect: BackoffConfig,
+    pub reconnect: RetryConfig,
 }
 
 /// How a CloudEvent is laid out in an MQTT message.
@@ -190,35 +191,10 @@ pub enum MqttMode {
     Structured,
 }
 
-/// Capped exponential backoff: attempt n waits `initial_ms * 2^(n-1)`, at most `max_ms`,
-/// randomised over its upper half so that many clients do not retry in step.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BackoffConfig {
-    /// First wait, in milliseconds. Default 100.
-    pub initial_ms: u64,
-    /// Longest wait, in milliseconds. Default 30 000.
-    pub max_ms: u64,
-}
-
-impl BackoffConfig {
-    /// The series of waits these settings describe.
-    pub fn backoff(&self) -> switchyard_core::backoff::Backoff {
-        switchyard_core::backoff::Backoff::new(
-            std::time::Duration::from_millis(self.initial_ms),
-            std::time::Duration::from_millis(self.max_ms),
-        )
-    }
-}
-
-impl Default for BackoffConfig {
-    fn default() -> Self {
-        Self {
-            initial_ms: 100,
-            max_ms: 30_000,
-        }
-    }
-}
+/// `retry:` of an inbound: until the message settles, from 100 ms doubling up to 30 s.
+pub const INBOUND_RETRY: RetryPolicy = RetryPolicy::new(None, 100, 30_000);
+/// `reconnect:`: forever, from 100 ms doubling up to 30 s.
+pub const RECONNECT: RetryPolicy = RetryPolicy::new(None, 100, 30_000);
 
 impl Default for WrapConfig {
     fn default() -> Self {

@@ -19,8 +19,8 @@ use switchyard_core::secret::Secret;
 pub fn credentials(
     username: Option<&String>,
     password: Option<&Secret>,
-) -> Option<(String, String)> {
-    let password = password.map_or_else(String::new, |p| p.expose().to_owned());
+) -> Option<(String, Secret)> {
+    let password = password.cloned().unwrap_or_default();
     username.map(|user| (user.clone(), password))
 }
 
@@ -46,7 +46,8 @@ pub struct Settings {
     pub outgoing_inflight: u16,
     /// Acknowledge received messages ourselves, once they are delivered.
     pub manual_acks: bool,
-    pub credentials: Option<(String, String)>,
+    /// User name and password; the password is redacted in `Debug`.
+    pub credentials: Option<(String, Secret)>,
     /// Capacity of rumqttc's request queue (publishes, acks, subscribes): requests beyond it
     /// are refused, which is the backpressure.
     pub request_capacity: usize,
@@ -127,7 +128,7 @@ fn open_v5(settings: &Settings) -> (Client, EventLoop) {
         .set_outgoing_inflight_upper_limit(settings.outgoing_inflight)
         .set_manual_acks(settings.manual_acks);
     if let Some((username, password)) = &settings.credentials {
-        options.set_credentials(username, password);
+        options.set_credentials(username, password.expose());
     }
     let (client, events) = v5::AsyncClient::new(options, settings.request_capacity);
     (Client::V5(client), EventLoop::V5(Box::new(events)))
@@ -149,7 +150,7 @@ fn open_v311(settings: &Settings) -> (Client, EventLoop) {
         .set_inflight(settings.outgoing_inflight.max(1))
         .set_manual_acks(settings.manual_acks);
     if let Some((username, password)) = &settings.credentials {
-        options.set_credentials(username, password);
+        options.set_credentials(username, password.expose());
     }
     let (client, events) = rumqttc::AsyncClient::new(options, settings.request_capacity);
     (Client::V311(client), EventLoop::V311(Box::new(events)))

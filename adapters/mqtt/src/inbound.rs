@@ -8,12 +8,8 @@
 //! (`inbound/dispatcher.rs`) runs deliveries and sends acks. They meet in a bounded channel
 //! (messages) and a watch channel (the connection's `Session`).
 //!
-//! Metric: `switchyard_inbound_messages_total{inbound, outcome}`, outcome one of `acked`
-//! (delivered), `dead_lettered` (refused for good, taken by the dead-letter sink),
-//! `undecodable` (not a valid CloudEvent, taken by the dead-letter sink), `dropped` (either
-//! of those without a dead-letter sink to take it: logged and acknowledged), `retried` (one
-//! per failed attempt that will be retried) and `abandoned` (left unacknowledged at shutdown
-//! or because the broker redelivers it).
+//! Each message is settled by the core's settlement driver (`switchyard_core::settle`), which
+//! also counts `switchyard_inbound_messages_total{inbound, outcome}`.
 
 mod ack_queue;
 mod delivery;
@@ -22,15 +18,16 @@ mod poller;
 
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard_core::inbound::{Inbound, InboundContext};
 
+use futures_util::future::BoxFuture;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use switchyard_core::health::ReadinessCheck;
-use switchyard_core::pipeline::{Pipeline, Sink};
+use switchyard_core::inbound::{Inbound, InboundContext};
+use switchyard_core::retry::RetryPolicy;
+use switchyard_core::settle::{RetryMode, SettlementDriver};
 
-use crate::config::{BrokerAddress, MqttInboundConfig};
+use crate::config::{BrokerAddress, INBOUND_RETRY, MqttInboundConfig};
 use crate::connection::{self, Client, Message, Settings};
 use crate::convert::Wrapper;
 use delivery::Delivery;
@@ -58,53 +55,79 @@ struct Arrival {
     message: Message,
 }
 
-/// Runs the inbound `name` until `shutdown` is cancelled: connects (and reconnects), and
-/// delivers every message through `pipeline`. Messages that can never be delivered go to
-/// `dead_letter`, or are dropped with a warning without one. `ready` reflects whether the
-/// inbound is connected and subscribed.
-///
-/// On shutdown it stops taking messages, lets deliveries under way finish (and be
-/// acknowledged) for `shutdown_grace_ms`, then disconnects. Invalid settings are logged as
-/// errors and the inbound does not start; check them first with
-/// [`MqttInboundConfig::validate`].
-pub async fn run(
-    name: Arc<str>,
+/// A validated MQTT inbound: the only way to run one (see [`Inbound`]).
+#[derive(Debug)]
+pub struct MqttInbound {
     config: MqttInboundConfig,
-    pipeline: Pipeline,
-    dead_letter: Option<Sink>,
-    ready: ReadinessCheck,
-    shutdown: CancellationToken,
-) {
-    ready.set(false);
-    let Some((settings, wrapper)) = prepare(&name, &config) else {
-        return;
-    };
-    let (client, events) = connection::open(&settings);
-    let (poller_links, dispatcher_links) = links(usize::from(config.inflight));
-    let poller = Poller::new(
-        name.clone(),
-        &config,
-        events,
-        client.clone(),
-        poller_links,
-        ready.clone(),
-        shutdown.clone(),
-    );
-    let stop_polling = CancellationToken::new();
-    let poller = tokio::spawn(poller.run(stop_polling.clone()));
-    let delivery = Delivery::new(name.clone(), &config, pipeline, dead_letter, wrapper);
-    let inflight = usize::from(config.inflight);
-    let dispatcher = Dispatcher::new(
-        client.clone(),
-        Arc::new(delivery),
-        dispatcher_links,
-        inflight,
-    );
-    let grace = Duration::from_millis(config.shutdown_grace_ms);
-    dispatcher.run(&shutdown, grace).await;
-    ready.set(false);
-    disconnect(&client, poller, &stop_polling).await;
-    tracing::info!(inbound = %name, "MQTT inbound stopped");
+    settings: Settings,
+    wrapper: Wrapper,
+    retry: RetryPolicy,
+}
+
+impl MqttInbound {
+    /// Compiles `config` (errors name keys under `inbounds.NAME`); done once, at `check` time.
+    pub fn build(name: &str, config: &MqttInboundConfig) -> Result<Self, Vec<String>> {
+        let (settings, wrapper) = compile(name, config)?;
+        Ok(Self {
+            config: config.clone(),
+            settings,
+            wrapper,
+            retry: config.retry.resolve(INBOUND_RETRY),
+        })
+    }
+
+    /// Runs until `ctx.shutdown` is cancelled: connects (and reconnects), and delivers every
+    /// message through the pipeline. Messages that can never be delivered go to the
+    /// dead-letter sink, or are dropped with an error log without one. Readiness says whether
+    /// the inbound is connected and subscribed.
+    ///
+    /// On shutdown it stops taking messages, lets deliveries under way finish (and be
+    /// acknowledged) for `shutdown_grace_ms`, then disconnects.
+    async fn run(self, ctx: InboundContext) {
+        let InboundContext {
+            name,
+            pipeline,
+            dead_letter,
+            ready,
+            shutdown,
+        } = ctx;
+        ready.set(false);
+        let config = &self.config;
+        let (client, events) = connection::open(&self.settings);
+        let (poller_links, dispatcher_links) = links(usize::from(config.inflight));
+        let poller = Poller::new(
+            name.clone(),
+            config,
+            events,
+            client.clone(),
+            poller_links,
+            ready.clone(),
+            shutdown.clone(),
+        );
+        let stop_polling = CancellationToken::new();
+        let poller = tokio::spawn(poller.run(stop_polling.clone()));
+        let retry = RetryMode::InPlace(self.retry);
+        let driver = SettlementDriver::new(name.clone(), pipeline, dead_letter, retry);
+        let delivery = Delivery::new(driver, self.wrapper, config.max_packet_size as usize);
+        let inflight = usize::from(config.inflight);
+        let dispatcher = Dispatcher::new(
+            client.clone(),
+            Arc::new(delivery),
+            dispatcher_links,
+            inflight,
+        );
+        let grace = Duration::from_millis(config.shutdown_grace_ms);
+        dispatcher.run(&shutdown, grace).await;
+        ready.set(false);
+        disconnect(&client, poller, &stop_polling).await;
+        tracing::info!(inbound = %name, "MQTT inbound stopped");
+    }
+}
+
+impl Inbound for MqttInbound {
+    fn run(self: Box<Self>, ctx: InboundContext) -> BoxFuture<'static, ()> {
+        Box::pin((*self).run(ctx))
+    }
 }
 
 /// The poller's ends of the channels between the two tasks.
@@ -142,18 +165,7 @@ fn links(inflight: usize) -> (PollerLinks, DispatcherLinks) {
     (poller, dispatcher)
 }
 
-/// Turns the settings into connection settings and the compiled wrap templates; logs what
-/// is wrong with them instead.
-fn prepare(name: &str, config: &MqttInboundConfig) -> Option<(Settings, Wrapper)> {
-    let prepared = compile(name, config);
-    if let Err(errors) = &prepared {
-        for error in errors {
-            tracing::error!(inbound = %name, %error, "invalid MQTT inbound settings; not starting");
-        }
-    }
-    prepared.ok()
-}
-
+/// The connection settings and the compiled wrap templates, or what is wrong with `config`.
 fn compile(name: &str, config: &MqttInboundConfig) -> Result<(Settings, Wrapper), Vec<String>> {
     let errors = config.validate(&format!("inbounds.{name}"));
     if !errors.is_empty() {
@@ -206,38 +218,5 @@ async fn disconnect(
     stop.cancel();
     if let Err(error) = poller.await {
         tracing::error!(%error, "the MQTT inbound's poller failed");
-    }
-}
-
-/// A validated MQTT inbound: the only way to run one (see [`Inbound`]).
-#[derive(Debug)]
-pub struct MqttInbound {
-    config: MqttInboundConfig,
-}
-
-impl MqttInbound {
-    /// Checks `config` (errors name keys under `inbounds.NAME`); done once, at `check` time.
-    pub fn build(name: &str, config: &MqttInboundConfig) -> Result<Self, Vec<String>> {
-        let errors = config.validate(&format!("inbounds.{name}"));
-        if errors.is_empty() {
-            Ok(Self {
-                config: config.clone(),
-            })
-        } else {
-            Err(errors)
-        }
-    }
-}
-
-impl Inbound for MqttInbound {
-    fn run(self: Box<Self>, ctx: InboundContext) -> futures_util::future::BoxFuture<'static, ()> {
-        Box::pin(run(
-            ctx.name,
-            self.config,
-            ctx.pipeline,
-            ctx.dead_letter,
-            ctx.ready,
-            ctx.shutdown,
-        ))
     }
 }

@@ -12,7 +12,5 @@ mod error;
 pub mod inbound;
 mod outbound;
 
-pub use config::{
-    BackoffConfig, MqttInboundConfig, MqttMode, MqttOutboundConfig, MqttVersion, WrapConfig,
-};
+pub use config::{MqttInboundConfig, MqttMode, MqttOutboundConfig, MqttVersion, WrapConfig};
 pub use outbound::MqttOutbound;

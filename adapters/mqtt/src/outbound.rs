@@ -29,7 +29,7 @@ use switchyard_core::health::ReadinessCheck;
 use switchyard_core::template::TopicTemplate;
 use switchyard_core::{BoxError, DeliveryError};
 
-use crate::config::{BrokerAddress, MqttMode, MqttOutboundConfig};
+use crate::config::{BrokerAddress, MqttMode, MqttOutboundConfig, RECONNECT};
 use crate::connection::{self, Client, EventLoop, Settings};
 use crate::convert;
 use crate::error::{EncodeError, rejected, unavailable};
@@ -146,7 +146,7 @@ fn start_driver(
         correlator: correlator.clone(),
         ready,
         connected: connected_tx,
-        reconnect: config.reconnect.backoff(),
+        reconnect: config.reconnect.resolve(RECONNECT).backoff(),
     };
     let stop = CancellationToken::new();
     runtime.spawn(driver.run(stop.clone()));

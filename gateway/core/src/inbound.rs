@@ -9,7 +9,7 @@ use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use crate::health::ReadinessCheck;
-use crate::pipeline::{Pipeline, Sink};
+use crate::pipeline::Pipeline;
 
 /// What the app hands an inbound when it starts.
 #[derive(Debug)]
@@ -18,9 +18,11 @@ pub struct InboundContext {
     pub name: Arc<str>,
     /// Where every decoded event goes; its answer decides the protocol's ack.
     pub pipeline: Pipeline,
-    /// Where messages that can never be delivered go, with the reason; `None`: the protocol's
-    /// own refusal (AMQP reject, MQTT ack and log).
-    pub dead_letter: Option<Sink>,
+    /// Where messages that can never be delivered go, with the reason: the dead-letter sink
+    /// behind the pipeline's layers ([`crate::pipeline::dead_letter`]), so tracing, metrics
+    /// and limits see them too. `None`: the protocol's own refusal (AMQP reject, MQTT ack and
+    /// log).
+    pub dead_letter: Option<Pipeline>,
     /// Connected and subscribed, for `/readyz`.
     pub ready: ReadinessCheck,
     /// Owned by the app: cancelled when the drain starts; the inbound then stops taking

@@ -11,6 +11,7 @@ pub mod hub;
 pub mod hub_sink;
 pub mod inbound;
 pub mod pipeline;
+pub mod retry;
 pub mod secret;
 pub mod settle;
 pub mod template;

@@ -78,6 +78,12 @@ fn name_overload(err: BoxError) -> BoxError {
     }
 }
 
+/// The pipeline of a dead-letter sink: the same layers as [`build`]'s (trace, metrics, drain,
+/// limits), so a message on its way to the dead letters is seen like any other event.
+pub fn dead_letter(sink: Sink, limits: &PipelineLimits, gate: &DrainGate) -> Pipeline {
+    build(sink.map_response(|()| Delivered { sinks: 1 }), limits, gate)
+}
+
 /// Calls the pipeline once: waits for readiness, then delivers.
 pub async fn deliver(pipeline: &Pipeline, event: Event) -> Result<Delivered, BoxError> {
     pipeline.clone().oneshot(event).await

@@ -2,6 +2,8 @@
 //! with requeue, or simply do not ack yet), or hand it to the dead-letter sink. Every broker
 //! inbound uses this one mapping, so "what heals" means the same for MQTT and AMQP.
 
+mod driver;
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,6 +12,7 @@ use crate::cloudevent::{CloudEvent, Data, ExtensionValue};
 use crate::error::{BoxError, DeliveryError};
 use crate::event::Event;
 use crate::pipeline::Delivered;
+pub use driver::{Acker, Outcome, Received, RetryMode, SettlementDriver};
 
 /// Extension carrying why an event was dead-lettered.
 pub const REASON_EXTENSION: &str = "deadletterreason";

@@ -13,7 +13,7 @@ use switchyard_core::event::Event;
 use switchyard_core::settle::{REASON_EXTENSION, UNDECODABLE_TYPE};
 
 use crate::messages::{binary, config, headers, structured, text};
-use crate::support::{Broker, Recorder, RunningInbound, eventually, pipeline, sink, unique};
+use crate::support::{Broker, Recorder, eventually, pipeline, sink, start_inbound, unique};
 
 /// The `reason` of the broker's newest `x-death` record.
 fn death_reason(headers: &FieldTable) -> Option<String> {
@@ -65,7 +65,7 @@ async fn permanent_failures_without_a_dead_letter_sink_go_to_the_queues_dlx() {
             topic: event.topic.to_string(),
         })
     });
-    let inbound = RunningInbound::start(
+    let inbound = start_inbound(
         config(&queue, &exchange, json!({"dead_letter_exchange": dlx})),
         no_route,
         None,
@@ -111,7 +111,7 @@ async fn permanent_failures_and_undecodable_messages_go_to_the_dead_letter_sink(
             reason: "HTTP 400".into(),
         })
     });
-    let inbound = RunningInbound::start(
+    let inbound = start_inbound(
         config(&queue, &exchange, json!({})),
         refusing,
         Some(sink(dead.clone())),
@@ -159,7 +159,7 @@ async fn permanent_failures_and_undecodable_messages_go_to_the_dead_letter_sink(
         "the raw body is kept"
     );
     assert_eq!(
-        recorder.attempts.lock().expect("lock").len(),
+        recorder.distinct_events(),
         1,
         "undecodable messages skip the pipeline"
     );

@@ -1,7 +1,6 @@
 //! The inbound against RabbitMQ: decoding every layout, acking only after the pipeline
 //! confirmed, requeueing, prefetch, reconnecting. Dead-lettering is in `dead_letter.rs`.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use lapin::BasicProperties;
@@ -13,8 +12,8 @@ use switchyard_core::cloudevent::{Data, ExtensionValue};
 
 use crate::messages::{binary, by_id, config, structured, text};
 use crate::support::{
-    Broker, Recorder, RunningInbound, accepting, close_connections, eventually, pipeline,
-    poll_some, unique,
+    Broker, Recorder, accepting, close_connections, eventually, pipeline, poll_some, start_inbound,
+    unique,
 };
 
 #[tokio::test]
@@ -22,7 +21,7 @@ async fn consumes_binary_structured_and_plain_messages() {
     let broker = Broker::connect().await;
     let (queue, exchange) = (unique("decode"), unique("decode-x"));
     let recorder = Recorder::new();
-    let inbound = RunningInbound::start(
+    let inbound = start_inbound(
         config(&queue, &exchange, json!({})),
         accepting(recorder.clone()),
         None,
@@ -56,7 +55,7 @@ async fn consumes_binary_structured_and_plain_messages() {
     let events = by_id(recorder.delivered());
     let b1 = &events["b-1"];
     assert_eq!(b1.topic.as_ref(), "orders/created");
-    assert_eq!(b1.origin.inbound.as_ref(), inbound.name);
+    assert_eq!(b1.origin.inbound, inbound.name);
     assert_eq!(b1.cloud.extensions["count"], ExtensionValue::Integer(7));
     assert_eq!(b1.cloud.extensions["urgent"], ExtensionValue::Boolean(true));
     assert_eq!(b1.cloud.time.as_deref(), Some("2024-01-02T03:04:05.678Z"));
@@ -102,7 +101,7 @@ async fn transient_failures_are_requeued_until_delivered() {
         }),
         _ => Ok(()),
     });
-    let inbound = RunningInbound::start(config(&queue, &exchange, json!({})), flaky, None).await;
+    let inbound = start_inbound(config(&queue, &exchange, json!({})), flaky, None).await;
     for i in 0..5 {
         broker
             .publish(
@@ -136,7 +135,7 @@ async fn prefetch_bounds_the_deliveries_in_flight() {
     let recorder = Recorder::gated();
     let mut settings = config(&queue, &exchange, json!({}));
     settings.prefetch = 3;
-    let inbound = RunningInbound::start(settings, accepting(recorder.clone()), None).await;
+    let inbound = start_inbound(settings, accepting(recorder.clone()), None).await;
     for i in 0..10 {
         broker
             .publish(
@@ -147,23 +146,16 @@ async fn prefetch_bounds_the_deliveries_in_flight() {
             )
             .await;
     }
-    eventually("3 calls in flight", || {
-        recorder.in_flight.load(Ordering::SeqCst) == 3
-    })
-    .await;
+    eventually("3 calls in flight", || recorder.in_flight() == 3).await;
     let held_back = poll_some("7 messages still in the queue", || async {
         (broker.ready_count(&queue).await == 7).then_some(())
     });
     held_back.await;
     assert_eq!(recorder.delivered_count(), 0, "nothing passes the gate yet");
 
-    recorder.gate.as_ref().expect("gated").add_permits(10);
+    recorder.release(10);
     eventually("all 10 delivered", || recorder.delivered_count() == 10).await;
-    assert_eq!(
-        recorder.max_in_flight.load(Ordering::SeqCst),
-        3,
-        "never more than prefetch"
-    );
+    assert_eq!(recorder.max_in_flight(), 3, "never more than prefetch");
     inbound.stop().await;
     assert_eq!(broker.ready_count(&queue).await, 0);
     broker.delete_queue(&queue).await;
@@ -174,7 +166,7 @@ async fn a_lost_connection_is_reestablished_and_unacked_messages_redelivered() {
     let broker = Broker::connect().await;
     let (queue, exchange) = (unique("reconnect"), unique("reconnect-x"));
     let recorder = Recorder::gated();
-    let inbound = RunningInbound::start(
+    let inbound = start_inbound(
         config(&queue, &exchange, json!({})),
         accepting(recorder.clone()),
         None,
@@ -183,10 +175,7 @@ async fn a_lost_connection_is_reestablished_and_unacked_messages_redelivered() {
     broker
         .publish(&exchange, "k", binary("cloudEvents_", "c-1", &[]), b"")
         .await;
-    eventually("the message in flight", || {
-        recorder.started.load(Ordering::SeqCst) == 1
-    })
-    .await;
+    eventually("the message in flight", || recorder.calls() == 1).await;
 
     let name = inbound.name.clone();
     let closed = poll_some("the inbound's connection closed by the broker", || {
@@ -201,11 +190,8 @@ async fn a_lost_connection_is_reestablished_and_unacked_messages_redelivered() {
     });
     closed.await;
     // Its ack became impossible with the connection: the broker redelivers it to the new one.
-    eventually("the message redelivered", || {
-        recorder.started.load(Ordering::SeqCst) == 2
-    })
-    .await;
-    recorder.gate.as_ref().expect("gated").add_permits(100);
+    eventually("the message redelivered", || recorder.calls() == 2).await;
+    recorder.release(100);
     eventually("delivered", || recorder.delivered_count() == 1).await;
 
     broker

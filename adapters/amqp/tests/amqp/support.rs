@@ -2,10 +2,6 @@
 //! for publishing and reading back, a scriptable test pipeline and dead-letter sink, and
 //! condition waits with deadlines.
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lapin::options::{
@@ -14,20 +10,15 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
-use tower::util::BoxCloneSyncService;
 
 use switchyard_amqp::AmqpInboundConfig;
+use switchyard_amqp::inbound::AmqpInbound;
+use switchyard_core::DeliveryError;
 use switchyard_core::event::Event;
-use switchyard_core::health::Readiness;
-use switchyard_core::pipeline::{Delivered, Pipeline, Sink};
-use switchyard_core::{BoxError, DeliveryError};
+use switchyard_core::pipeline::{Pipeline, Sink};
+pub use switchyard_testing::{Recorder, RunningInbound, eventually, poll_some};
 
 pub const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-
-/// Deadline for every condition a test waits for.
-pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Test queues delete themselves this long after their last use, even if a test panics
 /// before cleaning up.
@@ -157,183 +148,35 @@ impl Broker {
     }
 }
 
-/// Polls `check` until it returns `Some`, failing the test after [`DEADLINE`].
-pub async fn poll_some<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let polling = async {
-        loop {
-            if let Some(found) = check().await {
-                return found;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    match tokio::time::timeout(DEADLINE, polling).await {
-        Ok(found) => found,
-        Err(_) => panic!("timed out after {DEADLINE:?} waiting for {what}"),
-    }
-}
-
-/// Waits until `condition` holds, failing the test after [`DEADLINE`].
-pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    poll_some(what, || std::future::ready(condition().then_some(()))).await;
-}
-
-/// What the test pipeline answers for an event on its `attempt`-th delivery (from 1).
-pub type Behaviour = dyn Fn(&Event, usize) -> Result<(), DeliveryError> + Send + Sync;
-
-/// Records what the test pipeline (or sink) saw.
-#[derive(Default)]
-pub struct Recorder {
-    /// Events the pipeline answered `Ok` for, in order.
-    pub delivered: Mutex<Vec<Event>>,
-    /// Calls per event id, failed ones included.
-    pub attempts: Mutex<HashMap<String, usize>>,
-    /// Calls begun, including ones still waiting at the gate.
-    pub started: AtomicUsize,
-    pub in_flight: AtomicUsize,
-    pub max_in_flight: AtomicUsize,
-    /// When set, each call waits for a permit first: lets a test hold calls in flight.
-    pub gate: Option<Semaphore>,
-}
-
-impl Recorder {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
-    }
-
-    /// A recorder whose calls block until the test adds permits to `gate`.
-    pub fn gated() -> Arc<Self> {
-        Arc::new(Self {
-            gate: Some(Semaphore::new(0)),
-            ..Self::default()
-        })
-    }
-
-    pub fn delivered(&self) -> Vec<Event> {
-        self.delivered.lock().expect("lock").clone()
-    }
-
-    pub fn delivered_count(&self) -> usize {
-        self.delivered.lock().expect("lock").len()
-    }
-
-    pub fn attempts(&self, id: &str) -> usize {
-        self.attempts
-            .lock()
-            .expect("lock")
-            .get(id)
-            .copied()
-            .unwrap_or(0)
-    }
-
-    async fn call(&self, event: Event, behaviour: &Behaviour) -> Result<(), BoxError> {
-        self.started.fetch_add(1, Ordering::SeqCst);
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        if let Some(gate) = &self.gate {
-            gate.acquire().await.expect("gate open").forget();
-        }
-        let attempt = {
-            let mut attempts = self.attempts.lock().expect("lock");
-            let count = attempts.entry(event.cloud.id.clone()).or_default();
-            *count += 1;
-            *count
-        };
-        let result = behaviour(&event, attempt);
-        if result.is_ok() {
-            self.delivered.lock().expect("lock").push(event);
-        }
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        result.map_err(|e| Box::new(e) as BoxError)
-    }
-}
-
-/// A pipeline that records into `recorder` and answers as `behaviour` says.
+/// A pipeline that records into `recorder` and answers as `behaviour` says for an event's
+/// `attempt`-th delivery (from 1).
 pub fn pipeline(
-    recorder: Arc<Recorder>,
+    recorder: Recorder,
     behaviour: impl Fn(&Event, usize) -> Result<(), DeliveryError> + Send + Sync + 'static,
 ) -> Pipeline {
-    let behaviour: Arc<Behaviour> = Arc::new(behaviour);
-    BoxCloneSyncService::new(tower::service_fn(move |event: Event| {
-        let (recorder, behaviour) = (recorder.clone(), behaviour.clone());
-        async move {
-            recorder.call(event, behaviour.as_ref()).await?;
-            Ok::<_, BoxError>(Delivered { sinks: 1 })
-        }
-    }))
+    recorder.pipeline(move |call, event| behaviour(event, call.attempt).into())
 }
 
 /// A dead-letter sink that records what it gets and confirms it.
-pub fn sink(recorder: Arc<Recorder>) -> Sink {
-    BoxCloneSyncService::new(tower::service_fn(move |event: Event| {
-        let recorder = recorder.clone();
-        async move { recorder.call(event, &|_, _| Ok(())).await }
-    }))
+pub fn sink(recorder: Recorder) -> Sink {
+    recorder.sink()
 }
 
 /// A pipeline that always succeeds.
-pub fn accepting(recorder: Arc<Recorder>) -> Pipeline {
-    pipeline(recorder, |_, _| Ok(()))
+pub fn accepting(recorder: Recorder) -> Pipeline {
+    recorder.accepting()
 }
 
-/// A running inbound.
-pub struct RunningInbound {
-    /// Unique, so its connection can be told apart from other tests' in the broker.
-    pub name: String,
-    pub readiness: Readiness,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl RunningInbound {
-    /// Starts `config` and waits until it consumes.
-    pub async fn start(
-        config: AmqpInboundConfig,
-        pipeline: Pipeline,
-        dead_letter: Option<Sink>,
-    ) -> Self {
-        let readiness = Readiness::default();
-        let ready = readiness.register("amqp-inbound");
-        let shutdown = CancellationToken::new();
-        let name = unique("in");
-        let task = tokio::spawn(switchyard_amqp::inbound::run(
-            Arc::from(name.as_str()),
-            config,
-            pipeline,
-            dead_letter,
-            ready,
-            shutdown.clone(),
-        ));
-        let running = Self {
-            name,
-            readiness,
-            shutdown,
-            task,
-        };
-        running.wait_ready(true).await;
-        running
-    }
-
-    pub async fn wait_ready(&self, ready: bool) {
-        let readiness = self.readiness.clone();
-        eventually(&format!("inbound ready = {ready}"), move || {
-            readiness.report().0 == ready
-        })
-        .await;
-    }
-
-    /// Shuts the inbound down and waits until it has settled everything and closed.
-    pub async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(DEADLINE, self.task)
-            .await
-            .expect("inbound stops in time")
-            .expect("inbound task did not panic");
-    }
+/// Starts an inbound with `config` under a unique name (so its connection can be told apart
+/// from other tests' in the broker) and waits until it consumes.
+pub async fn start_inbound(
+    config: AmqpInboundConfig,
+    pipeline: Pipeline,
+    dead_letter: Option<Sink>,
+) -> RunningInbound {
+    let name = unique("in");
+    let inbound = AmqpInbound::build(&name, &config).expect("a valid inbound config");
+    RunningInbound::start(&name, inbound, pipeline, dead_letter).await
 }
 
 /// Closes the broker side of every connection whose name contains `name_part`, as a broker

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use switchyard_core::retry::{RetryConfig, RetryPolicy};
 use switchyard_core::secret::Secret;
 
 /// A webhook outbound.
@@ -39,31 +40,8 @@ pub enum WebhookMode {
     Structured,
 }
 
-/// Retries with exponential backoff: attempt n waits `initial_backoff_ms * 2^(n-1)`, at most
-/// `max_backoff_ms`, with the upper half randomised when `jitter` is on.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RetryConfig {
-    /// Attempts in all, the first included. Default 5.
-    pub attempts: u32,
-    /// Default 100.
-    pub initial_backoff_ms: u64,
-    /// Default 5 000.
-    pub max_backoff_ms: u64,
-    /// Default true.
-    pub jitter: bool,
-}
-
-impl Default for RetryConfig {
-    fn default() -> Self {
-        Self {
-            attempts: 5,
-            initial_backoff_ms: 100,
-            max_backoff_ms: 5_000,
-            jitter: true,
-        }
-    }
-}
+/// `retry:` of a webhook: five attempts in all, from 100 ms doubling up to 5 s.
+pub const WEBHOOK_RETRY: RetryPolicy = RetryPolicy::new(Some(5), 100, 5_000);
 
 const fn default_timeout_ms() -> u64 {
     5_000

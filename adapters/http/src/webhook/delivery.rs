@@ -15,12 +15,12 @@ use hyper_util::rt::TokioExecutor;
 use tokio::sync::Semaphore;
 use tower::Service;
 
-use switchyard_core::backoff::Backoff;
 use switchyard_core::cloudevent::{http as binding, json};
 use switchyard_core::event::Event;
 use switchyard_core::{BoxError, DeliveryError};
 
-use super::config::{RetryConfig, WebhookConfig, WebhookMode};
+use super::config::{WEBHOOK_RETRY, WebhookConfig, WebhookMode};
+use switchyard_core::retry::RetryPolicy;
 
 /// Longest `Retry-After` we honour before giving up on an attempt budget.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -37,7 +37,7 @@ struct Inner {
     uri: Uri,
     mode: WebhookMode,
     timeout: Duration,
-    retry: RetryConfig,
+    retry: RetryPolicy,
     headers: HeaderMap,
     permits: Semaphore,
     client: Client<HttpConnector, Full<Bytes>>,
@@ -82,9 +82,7 @@ impl Webhook {
                 _ => errors.push(format!("headers.{k}: not a valid header name and value")),
             }
         }
-        if config.retry.attempts == 0 {
-            errors.push("retry.attempts: must be at least 1".into());
-        }
+        errors.extend(config.retry.validate("retry", WEBHOOK_RETRY));
         if config.max_in_flight == 0 {
             errors.push("max_in_flight: must be at least 1".into());
         }
@@ -102,7 +100,7 @@ impl Webhook {
                 uri,
                 mode: config.mode,
                 timeout: Duration::from_millis(config.timeout_ms.max(1)),
-                retry: config.retry.clone(),
+                retry: config.retry.resolve(WEBHOOK_RETRY),
                 headers,
                 permits: Semaphore::new(config.max_in_flight),
                 client,
@@ -136,14 +134,9 @@ impl Inner {
         let (headers, body) = self.encode(&event);
         let mut last = String::new();
         let mut timed_out = false;
-        let mut backoff = Backoff::new(
-            Duration::from_millis(self.retry.initial_backoff_ms),
-            Duration::from_millis(self.retry.max_backoff_ms),
-        );
-        if !self.retry.jitter {
-            backoff = backoff.without_jitter();
-        }
-        for attempt in 1..=self.retry.attempts {
+        let mut backoff = self.retry.backoff();
+        let attempts = self.retry.max_attempts();
+        for attempt in 1..=attempts {
             let outcome = self.attempt(&headers, body.clone()).await;
             let label = match &outcome {
                 Attempt::Confirmed => "confirmed",
@@ -166,7 +159,7 @@ impl Inner {
                 } => {
                     tracing::debug!(outbound = %self.name, attempt, %reason, "webhook attempt failed");
                     (last, timed_out) = (reason, t);
-                    if attempt < self.retry.attempts {
+                    if attempt < attempts {
                         // A server's Retry-After beyond our cap still wins: it asked for it.
                         let wait = backoff.next_delay(Duration::ZERO);
                         tokio::time::sleep(wait.max(after.unwrap_or_default())).await;
@@ -182,10 +175,8 @@ impl Inner {
         }
         Err(DeliveryError::Unavailable {
             sink: self.name.clone(),
-            reason: format!("{last} (after {} attempts)", self.retry.attempts),
-            retry_after: Some(
-                Duration::from_millis(self.retry.max_backoff_ms).max(Duration::from_secs(1)),
-            ),
+            reason: format!("{last} (after {attempts} attempts)"),
+            retry_after: Some(self.retry.max.max(Duration::from_secs(1))),
         })
     }
 

@@ -6,7 +6,9 @@ use std::fmt;
 use switchyard_core::template::TopicTemplate;
 use switchyard_core::topic::TopicFilter;
 
-use super::{BackoffConfig, MqttInboundConfig, MqttMode, MqttOutboundConfig, MqttVersion};
+use super::{
+    INBOUND_RETRY, MqttInboundConfig, MqttMode, MqttOutboundConfig, MqttVersion, RECONNECT,
+};
 use crate::convert::Wrapper;
 
 /// MQTT's largest packet (the Remaining Length field tops out at 256 MiB).
@@ -109,8 +111,8 @@ impl MqttInboundConfig {
             self.username.is_some(),
             self.password.is_some(),
         );
-        errors.check("retry", check_backoff(&self.retry));
-        errors.check("reconnect", check_backoff(&self.reconnect));
+        errors.extend(self.retry.validate(&errors.key("retry"), INBOUND_RETRY));
+        errors.extend(self.reconnect.validate(&errors.key("reconnect"), RECONNECT));
         if let Err(wrap_errors) = Wrapper::compile(&self.wrap, "broker") {
             for (key, reason) in wrap_errors {
                 errors.push(&format!("wrap.{key}"), reason);
@@ -150,7 +152,7 @@ impl MqttOutboundConfig {
             self.username.is_some(),
             self.password.is_some(),
         );
-        errors.check("reconnect", check_backoff(&self.reconnect));
+        errors.extend(self.reconnect.validate(&errors.key("reconnect"), RECONNECT));
         errors.into_vec()
     }
 }
@@ -177,6 +179,15 @@ impl<'a> Errors<'a> {
         if let Err(reason) = result {
             self.push(key, reason);
         }
+    }
+
+    /// The full path of `key`, for checks that name their own keys.
+    fn key(&self, key: &str) -> String {
+        format!("{}.{key}", self.path)
+    }
+
+    fn extend(&mut self, errors: Vec<String>) {
+        self.list.extend(errors);
     }
 
     fn into_vec(self) -> Vec<String> {
@@ -234,13 +245,6 @@ fn check_packet_size(size: u32) -> Result<(), String> {
         return Err(format!(
             "must be between {MIN_PACKET_SIZE} (CloudEvents' 64 KiB) and {MQTT_MAX_PACKET_SIZE} (MQTT's maximum)"
         ));
-    }
-    Ok(())
-}
-
-fn check_backoff(backoff: &BackoffConfig) -> Result<(), &'static str> {
-    if backoff.initial_ms == 0 || backoff.max_ms < backoff.initial_ms {
-        return Err("needs 0 < initial_ms <= max_ms");
     }
     Ok(())
 }

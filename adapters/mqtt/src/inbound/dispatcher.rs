@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::ack_queue::AckQueue;
-use super::delivery::{Delivery, Outcome};
+use super::delivery::Delivery;
 use super::{Arrival, DispatcherLinks, Session};
 use crate::connection::{Client, Message};
 
@@ -39,7 +39,8 @@ struct Pending {
 struct Finished {
     /// Its place in the ack queue, if it needs an ack on the current connection.
     seq: Option<u64>,
-    outcome: Outcome,
+    /// Settled (may be acknowledged), or abandoned.
+    settled: bool,
     permit: OwnedSemaphorePermit,
 }
 
@@ -166,24 +167,22 @@ impl Dispatcher {
         let delivery = self.delivery.clone();
         self.tasks.spawn(async move {
             let run = AssertUnwindSafe(delivery.run(&message, &stop)).catch_unwind();
-            let outcome = run.await.unwrap_or_else(|_| {
-                tracing::error!(inbound = %delivery.inbound, "a delivery panicked; the message is left unacknowledged");
-                Outcome::Abandoned
+            let settled = run.await.unwrap_or_else(|_| {
+                tracing::error!(inbound = %delivery.inbound(), "a delivery panicked; the message is left unacknowledged");
+                false
             });
-            metrics::counter!("switchyard_inbound_messages_total", "inbound" => delivery.inbound.to_string(), "outcome" => outcome.label())
-                .increment(1);
-            Finished { seq, outcome, permit }
+            Finished { seq, settled, permit }
         });
     }
 
     fn finish(&mut self, finished: Finished) {
         let Finished {
             seq,
-            outcome,
+            settled,
             permit,
         } = finished;
         if let Some(pending) = seq.and_then(|seq| self.queue.complete(seq)) {
-            pending.settled = outcome.settled();
+            pending.settled = settled;
             pending._permit = Some(permit);
         }
         self.ack_ready();
@@ -223,7 +222,7 @@ impl Dispatcher {
             .queue
             .drop_front_while(|p| p.generation < session.generation);
         if dropped > 0 {
-            tracing::info!(inbound = %self.delivery.inbound, dropped, resumed = session.resumed,
+            tracing::info!(inbound = %self.delivery.inbound(), dropped, resumed = session.resumed,
                 "reconnected; messages of the previous connection can no longer be acknowledged");
         }
         let (old, current): (Vec<_>, Vec<_>) = std::mem::take(&mut self.generations)
@@ -262,7 +261,7 @@ impl Dispatcher {
             }
         }
         if !self.tasks.is_empty() || !self.queue.is_empty() {
-            tracing::info!(inbound = %self.delivery.inbound, running = self.tasks.len(), unacked = self.queue.len(),
+            tracing::info!(inbound = %self.delivery.inbound(), running = self.tasks.len(), unacked = self.queue.len(),
                 "shutdown grace period over; unfinished messages are left for the broker to redeliver");
         }
         self.tasks.shutdown().await;

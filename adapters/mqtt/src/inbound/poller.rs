@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use switchyard_core::health::ReadinessCheck;
 
 use super::{Arrival, PollerLinks};
-use crate::config::MqttInboundConfig;
+use crate::config::{MqttInboundConfig, RECONNECT};
 use crate::connection::{Client, EventLoop, Polled};
 use crate::error::ConnectionError;
 use switchyard_core::backoff::Backoff;
@@ -48,7 +48,7 @@ impl Poller {
             qos: config.qos,
             links,
             ready,
-            reconnect: config.reconnect.backoff(),
+            reconnect: config.reconnect.resolve(RECONNECT).backoff(),
             shutdown,
         }
     }

@@ -4,7 +4,6 @@
 //! messages with random delays are all delivered and acknowledged.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -50,7 +49,7 @@ fn structured(id: &str) -> String {
 async fn redelivered(base: &str, client_id: &str, filter: &str) -> Vec<String> {
     let recorder = Recorder::new();
     let pipeline = recorder.pipeline(|_, _| Answer::Deliver);
-    let inbound = RunningInbound::start(inbound_config(filter, client_id), pipeline, None).await;
+    let inbound = start_inbound(inbound_config(filter, client_id), pipeline, None).await;
     let mut publisher = RawClient::connect().await;
     publisher
         .publish(
@@ -80,8 +79,7 @@ async fn every_binding_mode_arrives_intact() {
     config.wrap.topic_pattern = Some("switchyard-test/+/sensors/{device}/temperature".into());
     config.wrap.subject = Some("{device}".into());
     let recorder = Recorder::new();
-    let inbound =
-        RunningInbound::start(config, recorder.pipeline(|_, _| Answer::Deliver), None).await;
+    let inbound = start_inbound(config, recorder.pipeline(|_, _| Answer::Deliver), None).await;
 
     let mut publisher = RawClient::connect().await;
     let mut with_extension = binary("binary-1");
@@ -164,20 +162,20 @@ async fn a_failing_sink_delays_the_ack_until_delivery_succeeds() {
     require_broker().await;
     let base = unique_base();
     let (filter, client_id) = (format!("{base}/#"), format!("in-{}", uuid::Uuid::new_v4()));
-    let down = Arc::new(DeliveryError::Unavailable {
+    let down = || DeliveryError::Unavailable {
         sink: "webhook".into(),
         reason: "down".into(),
         retry_after: Some(Duration::from_millis(5)),
-    });
+    };
     let recorder = Recorder::new();
     let pipeline = recorder.pipeline(move |call, _| {
-        if call < 6 {
-            Answer::Fail(down.clone())
+        if call.index < 6 {
+            Answer::Fail(down())
         } else {
             Answer::Deliver
         }
     });
-    let inbound = RunningInbound::start(inbound_config(&filter, &client_id), pipeline, None).await;
+    let inbound = start_inbound(inbound_config(&filter, &client_id), pipeline, None).await;
     let mut publisher = RawClient::connect().await;
     for i in 0..3 {
         publisher
@@ -216,7 +214,7 @@ async fn an_undelivered_message_is_not_acked_and_comes_back_after_a_restart() {
     let base = unique_base();
     let (filter, client_id) = (format!("{base}/#"), format!("in-{}", uuid::Uuid::new_v4()));
     let stuck = Recorder::new();
-    let inbound = RunningInbound::start(
+    let inbound = start_inbound(
         inbound_config(&filter, &client_id),
         stuck.pipeline(|_, _| Answer::Hang),
         None,
@@ -248,16 +246,16 @@ async fn undecodable_and_refused_messages_are_dead_lettered_with_the_reason() {
     require_broker().await;
     let base = unique_base();
     let (filter, client_id) = (format!("{base}/#"), format!("in-{}", uuid::Uuid::new_v4()));
-    let rejected = Arc::new(DeliveryError::Rejected {
+    let rejected = || DeliveryError::Rejected {
         sink: "webhook".into(),
         reason: "410 Gone".into(),
-    });
+    };
     let (recorder, dead_letters) = (Recorder::new(), Recorder::new());
     let pipeline = recorder.pipeline(move |_, event| match event.cloud.id.as_str() {
-        "refuse-me" => Answer::Fail(rejected.clone()),
+        "refuse-me" => Answer::Fail(rejected()),
         _ => Answer::Deliver,
     });
-    let inbound = RunningInbound::start(
+    let inbound = start_inbound(
         inbound_config(&filter, &client_id),
         pipeline,
         Some(dead_letters.sink()),
@@ -337,7 +335,7 @@ async fn many_concurrent_messages_are_all_delivered_and_acked() {
     let pipeline = recorder.pipeline(|_, _| {
         Answer::DeliverAfter(Duration::from_millis(rand::rng().random_range(0..20)))
     });
-    let inbound = RunningInbound::start(config, pipeline, None).await;
+    let inbound = start_inbound(config, pipeline, None).await;
     let mut publisher = RawClient::connect().await;
     for i in 0..MESSAGES {
         let qos = if i % 2 == 0 {

@@ -25,7 +25,7 @@ async fn reconnects_and_resumes_after_losing_the_connection() {
     let base = unique_base();
     let (filter, client_id) = (format!("{base}/#"), format!("in-{}", uuid::Uuid::new_v4()));
     let recorder = Recorder::new();
-    let inbound = RunningInbound::start(
+    let inbound = start_inbound(
         inbound_config(&filter, &client_id),
         recorder.pipeline(|_, _| Answer::Deliver),
         None,

@@ -2,29 +2,21 @@
 //! fails loudly, unique topics, a scriptable pipeline that records what it is given, raw
 //! rumqttc publishers and subscribers, and waits with deadlines.
 
-use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
-use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, timeout};
-use tokio_util::sync::CancellationToken;
-use tower::util::BoxCloneSyncService;
+use tokio::sync::mpsc;
+use tokio::time::timeout;
 
-use switchyard_core::event::Event;
-use switchyard_core::health::Readiness;
-use switchyard_core::pipeline::{Delivered, Pipeline, Sink};
-use switchyard_core::{BoxError, DeliveryError};
-use switchyard_mqtt::{MqttInboundConfig, inbound};
+use switchyard_core::pipeline::{Pipeline, Sink};
+use switchyard_mqtt::MqttInboundConfig;
+use switchyard_mqtt::inbound::MqttInbound;
+pub use switchyard_testing::{Answer, Recorder, RunningInbound, eventually, within};
 
 pub const BROKER: &str = "127.0.0.1:1883";
 pub const URL: &str = "mqtt://127.0.0.1:1883";
-/// Generous, for a loaded 2-core machine; conditions are usually met in milliseconds.
-pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Fails the test (in CI or not) when Mosquitto is not reachable: a skipped broker test would
 /// pass silently and prove nothing.
@@ -50,132 +42,6 @@ pub fn unique_base() -> String {
     format!("switchyard-test/{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Awaits `future`, failing the test with `what` after [`DEADLINE`].
-pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    match timeout(DEADLINE, future).await {
-        Ok(value) => value,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
-}
-
-/// Waits until `condition` holds, checking every few milliseconds, failing after [`DEADLINE`].
-pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// What the scripted pipeline does with its n-th call (counting from 0).
-#[derive(Debug, Clone)]
-pub enum Answer {
-    Deliver,
-    DeliverAfter(Duration),
-    Fail(Arc<DeliveryError>),
-    Hang,
-}
-
-/// Records the events a pipeline (or sink) confirmed, and counts every call.
-#[derive(Debug, Clone)]
-pub struct Recorder {
-    delivered: Arc<Mutex<Vec<Event>>>,
-    count: watch::Sender<usize>,
-    calls: Arc<AtomicUsize>,
-}
-
-impl Recorder {
-    pub fn new() -> Self {
-        Self {
-            delivered: Arc::default(),
-            count: watch::channel(0).0,
-            calls: Arc::default(),
-        }
-    }
-
-    pub fn delivered(&self) -> Vec<Event> {
-        self.delivered.lock().expect("not poisoned").clone()
-    }
-
-    pub fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-
-    /// Waits until at least `n` events were confirmed, and returns them.
-    pub async fn wait_for(&self, n: usize) -> Vec<Event> {
-        let mut count = self.count.subscribe();
-        let reached = timeout(DEADLINE, count.wait_for(|c| *c >= n)).await;
-        let delivered = self.delivered();
-        assert!(
-            reached.is_ok(),
-            "timed out waiting for {n} delivered events; {} were delivered in {} calls",
-            delivered.len(),
-            self.calls()
-        );
-        delivered
-    }
-
-    async fn answer(
-        &self,
-        event: Event,
-        script: &(dyn Fn(usize, &Event) -> Answer + Send + Sync),
-    ) -> Result<(), BoxError> {
-        let call = self.calls.fetch_add(1, Ordering::SeqCst);
-        match script(call, &event) {
-            Answer::Deliver => {}
-            Answer::DeliverAfter(delay) => tokio::time::sleep(delay).await,
-            Answer::Fail(error) => return Err(Box::new(clone_error(&error))),
-            Answer::Hang => std::future::pending::<()>().await,
-        }
-        self.delivered.lock().expect("not poisoned").push(event);
-        self.count.send_modify(|c| *c += 1);
-        Ok(())
-    }
-
-    /// A pipeline answering each call as `script` says.
-    pub fn pipeline(
-        &self,
-        script: impl Fn(usize, &Event) -> Answer + Send + Sync + 'static,
-    ) -> Pipeline {
-        let (recorder, script) = (self.clone(), Arc::new(script));
-        BoxCloneSyncService::new(tower::service_fn(move |event: Event| {
-            let (recorder, script) = (recorder.clone(), script.clone());
-            async move {
-                recorder.answer(event, &*script).await?;
-                Ok::<_, BoxError>(Delivered { sinks: 1 })
-            }
-        }))
-    }
-
-    /// A sink that confirms everything.
-    pub fn sink(&self) -> Sink {
-        let recorder = self.clone();
-        BoxCloneSyncService::new(tower::service_fn(move |event: Event| {
-            let recorder = recorder.clone();
-            async move { recorder.answer(event, &|_, _| Answer::Deliver).await }
-        }))
-    }
-}
-
-fn clone_error(error: &DeliveryError) -> DeliveryError {
-    match error {
-        DeliveryError::Unavailable {
-            sink,
-            reason,
-            retry_after,
-        } => DeliveryError::Unavailable {
-            sink: sink.clone(),
-            reason: reason.clone(),
-            retry_after: *retry_after,
-        },
-        DeliveryError::Rejected { sink, reason } => DeliveryError::Rejected {
-            sink: sink.clone(),
-            reason: reason.clone(),
-        },
-        _ => DeliveryError::Overloaded,
-    }
-}
-
 /// Inbound settings for tests: fast retries and reconnects, a short grace period, a session
 /// that expires soon after the test.
 pub fn inbound_config(filter: &str, client_id: &str) -> MqttInboundConfig {
@@ -192,42 +58,14 @@ pub fn inbound_config(filter: &str, client_id: &str) -> MqttInboundConfig {
     .expect("valid test settings")
 }
 
-/// A running inbound and what it takes to stop it.
-pub struct RunningInbound {
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl RunningInbound {
-    /// Starts the inbound and waits until it is subscribed (ready).
-    pub async fn start(
-        config: MqttInboundConfig,
-        pipeline: Pipeline,
-        dead_letter: Option<Sink>,
-    ) -> Self {
-        let readiness = Readiness::default();
-        let ready = readiness.register("mqtt-inbound");
-        let shutdown = CancellationToken::new();
-        let name: Arc<str> = Arc::from("devices");
-        let task = tokio::spawn(inbound::run(
-            name,
-            config,
-            pipeline,
-            dead_letter,
-            ready,
-            shutdown.clone(),
-        ));
-        eventually("the inbound to be subscribed", || readiness.report().0).await;
-        Self { shutdown, task }
-    }
-
-    /// Shuts it down and waits until it has disconnected.
-    pub async fn stop(self) {
-        self.shutdown.cancel();
-        within("the inbound to stop", self.task)
-            .await
-            .expect("inbound task did not panic");
-    }
+/// Starts an inbound with `config` as `devices` and waits until it is subscribed.
+pub async fn start_inbound(
+    config: MqttInboundConfig,
+    pipeline: Pipeline,
+    dead_letter: Option<Sink>,
+) -> RunningInbound {
+    let inbound = MqttInbound::build("devices", &config).expect("a valid inbound config");
+    RunningInbound::start("devices", inbound, pipeline, dead_letter).await
 }
 
 /// A raw MQTT 5 client, its events forwarded to a channel by a polling task.

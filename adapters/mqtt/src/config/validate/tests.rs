@@ -87,7 +87,7 @@ fn inbound_errors_name_their_keys_all_at_once() {
             "inbounds.devices.max_packet_size",
             "inbounds.devices.inflight",
             "inbounds.devices.password",
-            "inbounds.devices.retry",
+            "inbounds.devices.retry.initial_backoff_ms",
             "inbounds.devices.wrap.subject",
         ],
         "{errors:#?}"
