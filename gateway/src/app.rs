@@ -3,6 +3,7 @@
 //! broker connection, which is what `switchyard check` runs; [`run`] builds and serves.
 
 mod inbounds;
+mod outbounds;
 mod sinks;
 
 use std::net::SocketAddr;

@@ -1,7 +1,9 @@
 //! Test support, written once for every crate's tests: waits on conditions with deadlines
 //! (never fixed sleeps), a recording pipeline and sink whose answers a test scripts, and a
-//! harness that runs any [`switchyard_core::inbound::Inbound`] as the app would.
+//! harness that runs any [`switchyard_core::inbound::Inbound`] as the app would, and the
+//! outbound conformance suite every sink runs ([`conformance`]).
 
+pub mod conformance;
 mod harness;
 mod recorder;
 mod wait;

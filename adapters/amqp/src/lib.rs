@@ -23,4 +23,4 @@ pub use config::{
     AmqpInboundConfig, AmqpMode, AmqpOutboundConfig, BindingConfig, ExchangeConfig, ExchangeKind,
     HeaderPrefix, QueueConfig, QueueType, TopologyConfig, WrapConfig,
 };
-pub use outbound::AmqpOutbound;
+pub use outbound::{AmqpOutbound, AmqpOutboundPlan};

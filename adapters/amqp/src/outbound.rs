@@ -25,9 +25,12 @@ use lapin::options::BasicPublishOptions;
 use lapin::types::ShortString;
 use tokio::sync::{Notify, watch};
 use tower::Service;
+use tower::util::BoxCloneSyncService;
 
 use switchyard_core::event::Event;
 use switchyard_core::health::ReadinessCheck;
+use switchyard_core::outbound::{Outbound, OutboundContext};
+use switchyard_core::pipeline::Sink;
 use switchyard_core::{BoxError, DeliveryError};
 
 use crate::config::AmqpOutboundConfig;
@@ -61,9 +64,69 @@ struct Inner {
     publish_failed: Arc<Notify>,
 }
 
+/// A validated AMQP outbound, not yet connected (see [`Outbound`]).
+#[derive(Debug)]
+pub struct AmqpOutboundPlan {
+    name: String,
+    config: AmqpOutboundConfig,
+    routing_key: RoutingKeyTemplate,
+    exchange: ShortString,
+}
+
+impl Outbound for AmqpOutboundPlan {
+    fn start(self: Box<Self>, ctx: OutboundContext) -> Sink {
+        BoxCloneSyncService::new(self.connect(ctx.ready))
+    }
+}
+
+impl AmqpOutboundPlan {
+    /// Starts connecting in the background (inside a tokio runtime); `ready` follows the
+    /// connection.
+    pub fn connect(self, ready: ReadinessCheck) -> AmqpOutbound {
+        ready.set(false);
+        let (sender, receiver) = watch::channel(None);
+        let publish_failed = Arc::new(Notify::new());
+        let task = link::Manager {
+            name: self.name.clone(),
+            url: self.config.url.expose().to_owned(),
+            declare: self.config.declare.clone(),
+            ready,
+            sender,
+            publish_failed: publish_failed.clone(),
+        };
+        tokio::spawn(task.run());
+        AmqpOutbound {
+            inner: Arc::new(Inner::new(self, receiver, publish_failed)),
+        }
+    }
+}
+
 impl AmqpOutbound {
-    /// Builds the outbound `name` and starts connecting in the background; `ready` follows
-    /// the connection. Errors name the offending key relative to the outbound (`url: ...`).
+    /// Compiles `config` (errors name keys under `outbounds.NAME`); done once, at `check` time.
+    pub fn build(name: &str, config: &AmqpOutboundConfig) -> Result<AmqpOutboundPlan, Vec<String>> {
+        let errors = config.validate(&format!("outbounds.{name}"));
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Self::plan(name, config)
+    }
+
+    /// The runtime values of a validated config.
+    fn plan(name: &str, config: &AmqpOutboundConfig) -> Result<AmqpOutboundPlan, Vec<String>> {
+        let routing_key = RoutingKeyTemplate::parse(&config.routing_key)
+            .map_err(|e| vec![format!("routing_key: {e}")])?;
+        let exchange = short_string("exchange", &config.exchange)
+            .map_err(|e| vec![format!("exchange: {e}")])?;
+        Ok(AmqpOutboundPlan {
+            name: name.to_owned(),
+            config: config.clone(),
+            routing_key,
+            exchange,
+        })
+    }
+
+    /// Validates `config` and starts connecting in the background; `ready` follows the
+    /// connection. Errors name the offending key relative to the outbound (`url: ...`).
     /// Needs a tokio runtime: outside one this is an error, not a panic.
     pub fn connect(
         name: &str,
@@ -72,39 +135,13 @@ impl AmqpOutbound {
     ) -> Result<Self, Vec<String>> {
         ready.set(false);
         let mut errors = config.validate("");
-        let runtime = tokio::runtime::Handle::try_current();
-        if runtime.is_err() {
+        if tokio::runtime::Handle::try_current().is_err() {
             errors.push("AmqpOutbound::connect must be called inside a tokio runtime".into());
         }
-        let (Ok(runtime), true) = (runtime, errors.is_empty()) else {
+        if !errors.is_empty() {
             return Err(errors);
-        };
-        // Validation checked both; these only turn the text into runtime values.
-        let routing_key = RoutingKeyTemplate::parse(&config.routing_key)
-            .map_err(|e| vec![format!("routing_key: {e}")])?;
-        let exchange = short_string("exchange", &config.exchange)
-            .map_err(|e| vec![format!("exchange: {e}")])?;
-        let (sender, receiver) = watch::channel(None);
-        let publish_failed = Arc::new(Notify::new());
-        let task = link::Manager {
-            name: name.to_owned(),
-            url: config.url.expose().to_owned(),
-            declare: config.declare.clone(),
-            ready,
-            sender,
-            publish_failed: publish_failed.clone(),
-        };
-        runtime.spawn(task.run());
-        Ok(Self {
-            inner: Arc::new(Inner::new(
-                name,
-                config,
-                routing_key,
-                exchange,
-                receiver,
-                publish_failed,
-            )),
-        })
+        }
+        Ok(Self::plan(name, config)?.connect(ready))
     }
 }
 
@@ -137,15 +174,18 @@ impl Service<Event> for AmqpOutbound {
 
 impl Inner {
     fn new(
-        name: &str,
-        config: &AmqpOutboundConfig,
-        routing_key: RoutingKeyTemplate,
-        exchange: ShortString,
+        plan: AmqpOutboundPlan,
         link: watch::Receiver<Option<Link>>,
         publish_failed: Arc<Notify>,
     ) -> Self {
+        let AmqpOutboundPlan {
+            name,
+            config,
+            routing_key,
+            exchange,
+        } = plan;
         Self {
-            name: name.to_owned(),
+            name,
             exchange,
             routing_key,
             encode: EncodeOptions {

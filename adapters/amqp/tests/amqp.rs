@@ -2,6 +2,8 @@
 //! never skip, when it is not running. Every test uses its own exchanges and queues, which
 //! expire on their own if a test dies before deleting them.
 
+#[path = "amqp/conformance.rs"]
+mod conformance;
 #[path = "amqp/dead_letter.rs"]
 mod dead_letter;
 #[path = "amqp/inbound.rs"]

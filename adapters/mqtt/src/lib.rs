@@ -13,4 +13,4 @@ pub mod inbound;
 mod outbound;
 
 pub use config::{MqttInboundConfig, MqttMode, MqttOutboundConfig, MqttVersion, WrapConfig};
-pub use outbound::MqttOutbound;
+pub use outbound::{MqttOutbound, MqttOutboundPlan};

@@ -23,9 +23,12 @@ use futures_util::future::BoxFuture;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::{CancellationToken, DropGuard, PollSemaphore};
 use tower::Service;
+use tower::util::BoxCloneSyncService;
 
 use switchyard_core::event::Event;
 use switchyard_core::health::ReadinessCheck;
+use switchyard_core::outbound::{Outbound, OutboundContext};
+use switchyard_core::pipeline::Sink;
 use switchyard_core::template::TopicTemplate;
 use switchyard_core::{BoxError, DeliveryError};
 
@@ -64,30 +67,36 @@ struct Shared {
     _driver: DropGuard,
 }
 
-impl MqttOutbound {
-    /// Validates `config` and starts connecting to the broker in a background task; must be
-    /// called inside a tokio runtime. Returns at once: until the connection is up, deliveries
-    /// fail as unavailable and `ready` stays false ([`MqttOutbound::connected`] waits for it).
-    pub fn connect(
-        name: &str,
-        config: &MqttOutboundConfig,
-        ready: ReadinessCheck,
-    ) -> Result<MqttOutbound, Vec<String>> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-            vec![format!(
-                "outbounds.{name}: the MQTT outbound must be started inside a tokio runtime"
-            )]
-        })?;
-        let errors = config.validate(&format!("outbounds.{name}"));
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        let address = BrokerAddress::parse(&config.url).map_err(|e| vec![e])?;
-        let template = TopicTemplate::parse(&config.topic).map_err(|e| vec![e])?;
-        let (client, events) = connection::open(&settings(name, config, address));
-        let driver = start_driver(&runtime, name, config, events, client.clone(), ready);
+/// A validated MQTT outbound, not yet connected (see [`Outbound`]).
+#[derive(Debug)]
+pub struct MqttOutboundPlan {
+    name: String,
+    config: MqttOutboundConfig,
+    settings: Settings,
+    template: TopicTemplate,
+}
+
+impl Outbound for MqttOutboundPlan {
+    fn start(self: Box<Self>, ctx: OutboundContext) -> Sink {
+        BoxCloneSyncService::new(self.connect(ctx.ready))
+    }
+}
+
+impl MqttOutboundPlan {
+    /// Starts connecting to the broker in a background task; must be called inside a tokio
+    /// runtime. Returns at once: until the connection is up, deliveries fail as unavailable
+    /// and `ready` stays false ([`MqttOutbound::connected`] waits for it).
+    pub fn connect(self, ready: ReadinessCheck) -> MqttOutbound {
+        let Self {
+            name,
+            config,
+            settings,
+            template,
+        } = self;
+        let (client, events) = connection::open(&settings);
+        let driver = start_driver(&name, &config, events, client.clone(), ready);
         let shared = Shared {
-            name: name.to_owned(),
+            name,
             template,
             qos: config.qos,
             retain: config.retain,
@@ -100,11 +109,38 @@ impl MqttOutbound {
             _driver: driver.stop.drop_guard(),
         };
         let permits = Arc::new(Semaphore::new(usize::from(config.inflight)));
-        Ok(MqttOutbound {
+        MqttOutbound {
             shared: Arc::new(shared),
             permits: PollSemaphore::new(permits),
             permit: None,
+        }
+    }
+}
+
+impl MqttOutbound {
+    /// Compiles `config` (errors name keys under `outbounds.NAME`); done once, at `check` time.
+    pub fn build(name: &str, config: &MqttOutboundConfig) -> Result<MqttOutboundPlan, Vec<String>> {
+        let errors = config.validate(&format!("outbounds.{name}"));
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let address = BrokerAddress::parse(&config.url).map_err(|e| vec![e])?;
+        let template = TopicTemplate::parse(&config.topic).map_err(|e| vec![e])?;
+        Ok(MqttOutboundPlan {
+            name: name.to_owned(),
+            config: config.clone(),
+            settings: settings(name, config, address),
+            template,
         })
+    }
+
+    /// [`build`](Self::build), then [`connect`](MqttOutboundPlan::connect).
+    pub fn connect(
+        name: &str,
+        config: &MqttOutboundConfig,
+        ready: ReadinessCheck,
+    ) -> Result<MqttOutbound, Vec<String>> {
+        Ok(Self::build(name, config)?.connect(ready))
     }
 
     /// Whether the connection to the broker is up.
@@ -129,7 +165,6 @@ struct DriverHandles {
 
 /// Spawns the task that drives the connection.
 fn start_driver(
-    runtime: &tokio::runtime::Handle,
     name: &str,
     config: &MqttOutboundConfig,
     events: EventLoop,
@@ -149,7 +184,7 @@ fn start_driver(
         reconnect: config.reconnect.resolve(RECONNECT).backoff(),
     };
     let stop = CancellationToken::new();
-    runtime.spawn(driver.run(stop.clone()));
+    tokio::spawn(driver.run(stop.clone()));
     DriverHandles {
         correlator,
         connected,

@@ -10,6 +10,7 @@ pub mod health;
 pub mod hub;
 pub mod hub_sink;
 pub mod inbound;
+pub mod outbound;
 pub mod pipeline;
 pub mod retry;
 pub mod secret;

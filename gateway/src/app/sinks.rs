@@ -5,16 +5,14 @@ use std::collections::HashMap;
 
 use tower::util::BoxCloneSyncService;
 
-use switchyard_amqp::AmqpOutbound;
 use switchyard_core::health::Readiness;
 use switchyard_core::hub::Hub;
 use switchyard_core::hub_sink::HubSink;
+use switchyard_core::outbound::OutboundContext;
 use switchyard_core::pipeline::{NullSink, Sink};
-use switchyard_http::webhook::Webhook;
-use switchyard_mqtt::MqttOutbound;
 
 use super::HUB_SINK;
-use crate::config::{Config, OutboundConfig};
+use crate::config::Config;
 
 /// Validates every outbound and returns stand-in sinks under their names, for compiling routes.
 pub(super) fn placeholders(
@@ -29,17 +27,9 @@ pub(super) fn placeholders(
             errors.push(format!("{path}: `hub` is the built-in hub's name"));
             continue;
         }
-        let found = match outbound {
-            OutboundConfig::Webhook(cfg) => Webhook::new(name, cfg)
-                .err()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|e| format!("{path}.{e}"))
-                .collect(),
-            OutboundConfig::Mqtt(cfg) => cfg.validate(&path),
-            OutboundConfig::Amqp(cfg) => cfg.validate(&path),
-        };
-        errors.extend(found);
+        if let Err(found) = super::outbounds::build(name, outbound) {
+            errors.extend(found);
+        }
         sinks.insert(name.clone(), BoxCloneSyncService::new(NullSink));
     }
     sinks
@@ -76,19 +66,15 @@ pub(super) fn connect(
     let mut sinks = with_hub(hub);
     let mut errors = Vec::new();
     for (name, outbound) in &config.outbounds {
-        let ready = || readiness.register(&format!("outbound:{name}"));
-        let sink = match outbound {
-            OutboundConfig::Webhook(cfg) => Webhook::new(name, cfg).map(BoxCloneSyncService::new),
-            OutboundConfig::Mqtt(cfg) => {
-                MqttOutbound::connect(name, cfg, ready()).map(BoxCloneSyncService::new)
+        match super::outbounds::build(name, outbound) {
+            Ok(outbound) => {
+                let ctx = OutboundContext {
+                    name: name.as_str().into(),
+                    ready: readiness.register(&format!("outbound:{name}")),
+                };
+                sinks.insert(name.clone(), outbound.start(ctx));
             }
-            OutboundConfig::Amqp(cfg) => {
-                AmqpOutbound::connect(name, cfg, ready()).map(BoxCloneSyncService::new)
-            }
-        };
-        match sink {
-            Ok(sink) => drop(sinks.insert(name.clone(), sink)),
-            Err(es) => errors.extend(es.into_iter().map(|e| format!("outbounds.{name}: {e}"))),
+            Err(es) => errors.extend(es),
         }
     }
     if errors.is_empty() {

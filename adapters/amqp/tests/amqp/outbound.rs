@@ -39,7 +39,7 @@ async fn outbound(
 }
 
 /// Declares the exchange as the outbound will, plus a temporary queue bound with `key`.
-async fn bound_queue(broker: &Broker, exchange: &str, key: &str) -> String {
+pub async fn bound_queue(broker: &Broker, exchange: &str, key: &str) -> String {
     let queue = unique("out-q");
     let options = ExchangeDeclareOptions {
         auto_delete: true,

@@ -14,9 +14,12 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::Semaphore;
 use tower::Service;
+use tower::util::BoxCloneSyncService;
 
 use switchyard_core::cloudevent::{http as binding, json};
 use switchyard_core::event::Event;
+use switchyard_core::outbound::{Outbound, OutboundContext};
+use switchyard_core::pipeline::Sink;
 use switchyard_core::{BoxError, DeliveryError};
 
 use super::config::{WEBHOOK_RETRY, WebhookConfig, WebhookMode};
@@ -106,6 +109,27 @@ impl Webhook {
                 client,
             }),
         })
+    }
+}
+
+impl Webhook {
+    /// [`Webhook::new`] with errors named under `outbounds.NAME`; done once, at `check` time.
+    pub fn build(name: &str, config: &WebhookConfig) -> Result<Self, Vec<String>> {
+        Self::new(name, config).map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| format!("outbounds.{name}.{e}"))
+                .collect()
+        })
+    }
+}
+
+/// A webhook has no connection to keep: it is its own sink, and is always ready (each
+/// request finds out whether the server is up).
+impl Outbound for Webhook {
+    fn start(self: Box<Self>, ctx: OutboundContext) -> Sink {
+        ctx.ready.set(true);
+        BoxCloneSyncService::new(*self)
     }
 }
 

@@ -3,6 +3,7 @@
 //! Maximum Packet Size, against a Mosquitto the test starts). Each test uses its own topics
 //! and client ids, so they run in parallel and leave nothing behind that another run sees.
 
+mod conformance;
 mod fake;
 mod inbound;
 mod outbound;

@@ -1,0 +1,26 @@
+//! The outbound contract: what every sink (webhook, MQTT, AMQP, and the protocols to come) is
+//! to the binary. Its config is compiled once, at `check` time, into a validated value (each
+//! adapter's `build(name, &config)`, every error naming its key under `outbounds.NAME`); only
+//! that value can `start`, which opens what the sink needs (a broker connection task) and
+//! returns the [`Sink`] the router calls.
+
+use std::sync::Arc;
+
+use crate::health::ReadinessCheck;
+use crate::pipeline::Sink;
+
+/// What the app hands an outbound when it starts.
+#[derive(Debug)]
+pub struct OutboundContext {
+    /// The configured name: the `to` of routes, a metrics label.
+    pub name: Arc<str>,
+    /// Follows the outbound's connection, for `/readyz` (sinks without one leave it true).
+    pub ready: ReadinessCheck,
+}
+
+/// A validated outbound, ready to start.
+pub trait Outbound: Send + 'static {
+    /// Starts the sink; called inside the runtime. It confirms an event only once its peer
+    /// did, and fails at once (`Unavailable`) while it cannot reach the peer.
+    fn start(self: Box<Self>, ctx: OutboundContext) -> Sink;
+}

@@ -1,0 +1,22 @@
+//! The registration list of outbound protocols: the one place the binary names them. A new
+//! protocol is a folder under `adapters/`, a variant of `OutboundConfig`, and one line here.
+
+use switchyard_amqp::AmqpOutbound;
+use switchyard_core::outbound::Outbound;
+use switchyard_http::webhook::Webhook;
+use switchyard_mqtt::MqttOutbound;
+
+use crate::config::OutboundConfig;
+
+/// Compiles the outbound `name` into a value that can start, or every error in its config.
+pub(super) fn build(name: &str, kind: &OutboundConfig) -> Result<Box<dyn Outbound>, Vec<String>> {
+    match kind {
+        OutboundConfig::Webhook(cfg) => boxed(Webhook::build(name, cfg)),
+        OutboundConfig::Mqtt(cfg) => boxed(MqttOutbound::build(name, cfg)),
+        OutboundConfig::Amqp(cfg) => boxed(AmqpOutbound::build(name, cfg)),
+    }
+}
+
+fn boxed<O: Outbound>(built: Result<O, Vec<String>>) -> Result<Box<dyn Outbound>, Vec<String>> {
+    built.map(|outbound| Box::new(outbound) as Box<dyn Outbound>)
+}
