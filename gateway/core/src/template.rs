@@ -13,7 +13,8 @@ pub struct TopicTemplate {
 #[derive(Debug, Clone)]
 enum Part {
     Literal(String),
-    /// The origin topic.
+    /// The event's topic: what it arrived on, or what a route rewrote it to (a route renders
+    /// its own template before rewriting, so there it is still the arrival topic).
     Topic,
     Attribute(String),
 }
@@ -76,7 +77,7 @@ impl TopicTemplate {
         for part in &self.parts {
             match part {
                 Part::Literal(s) => out.push_str(s),
-                Part::Topic => out.push_str(&event.origin.topic),
+                Part::Topic => out.push_str(&event.topic),
                 Part::Attribute(name) => {
                     if let Some(value) = event.cloud.attribute(name) {
                         out.push_str(&value);
@@ -85,5 +86,23 @@ impl TopicTemplate {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloudevent::CloudEvent;
+
+    #[test]
+    fn topic_is_the_topic_a_route_rewrote_not_the_arrival_topic() {
+        let mut event = Event::new(CloudEvent::new("1", "/s", "t"), "in", "sensors/a");
+        let template = TopicTemplate::parse("out/{topic}/{type}").expect("valid");
+        assert_eq!(template.render(&event).expect("renders"), "out/sensors/a/t");
+        event.topic = "live/sensors/a".into();
+        assert_eq!(
+            template.render(&event).expect("renders"),
+            "out/live/sensors/a/t"
+        );
     }
 }
