@@ -20,10 +20,10 @@ use switchyard_core::cloudevent::{http as binding, json};
 use switchyard_core::event::Event;
 use switchyard_core::outbound::{Outbound, OutboundContext};
 use switchyard_core::pipeline::Sink;
+use switchyard_core::retry::RetryPolicy;
 use switchyard_core::{BoxError, DeliveryError};
 
 use super::config::{WEBHOOK_RETRY, WebhookConfig, WebhookMode};
-use switchyard_core::retry::RetryPolicy;
 
 /// Longest `Retry-After` we honour before giving up on an attempt budget.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
