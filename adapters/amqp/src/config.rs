@@ -36,6 +36,11 @@ pub struct AmqpInboundConfig {
     /// in milliseconds. Longer delays a sink asks for are honoured up to 60 s. Default 1 000.
     #[serde(default = "default_requeue_delay_ms")]
     pub requeue_delay_ms: u64,
+    /// On shutdown, how long deliveries already under way may take to finish (and be
+    /// settled) before the inbound closes its connection, in milliseconds. Messages not
+    /// settled by then stay with the broker, which redelivers them. Default 5 000.
+    #[serde(default = "default_shutdown_grace_ms")]
+    pub shutdown_grace_ms: u64,
     /// How a message that is not a CloudEvent is wrapped into a new one.
     #[serde(default)]
     pub wrap: WrapConfig,
@@ -243,6 +248,10 @@ const fn default_prefetch() -> u16 {
 
 const fn default_requeue_delay_ms() -> u64 {
     1_000
+}
+
+const fn default_shutdown_grace_ms() -> u64 {
+    5_000
 }
 
 const fn default_confirm_timeout_ms() -> u64 {

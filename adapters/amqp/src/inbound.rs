@@ -132,11 +132,13 @@ async fn session(
         backoff.reset();
     }
     if let Ended::Shutdown = ended {
+        let grace = Duration::from_millis(config.shutdown_grace_ms);
         drain(
             &session.channel,
             &session.consumer,
             &mut in_flight,
             delivery.name(),
+            grace,
         )
         .await;
     }
@@ -204,16 +206,31 @@ async fn consume(
     }
 }
 
-/// Stops new deliveries, then lets the messages in flight finish and be settled.
-async fn drain(channel: &Channel, consumer: &Consumer, in_flight: &mut JoinSet<()>, inbound: &str) {
+/// Stops new deliveries, then lets the messages in flight finish and be settled for up to
+/// `grace`; the rest are abandoned unsettled, and the broker redelivers them once the
+/// connection closes.
+async fn drain(
+    channel: &Channel,
+    consumer: &Consumer,
+    in_flight: &mut JoinSet<()>,
+    inbound: &str,
+    grace: Duration,
+) {
     if let Err(e) = channel
         .basic_cancel(consumer.tag(), BasicCancelOptions::default())
         .await
     {
         tracing::debug!(error = %e, "cancelling the consumer failed; closing anyway");
     }
-    while let Some(joined) = in_flight.join_next().await {
-        log_panic(inbound, joined);
+    let settled = tokio::time::timeout(grace, async {
+        while let Some(joined) = in_flight.join_next().await {
+            log_panic(inbound, joined);
+        }
+    });
+    if settled.await.is_err() {
+        tracing::info!(%inbound, unsettled = in_flight.len(),
+            "shutdown grace period over; unsettled messages are left for the broker to redeliver");
+        in_flight.shutdown().await;
     }
 }
 

@@ -8,6 +8,8 @@ mod conformance;
 mod dead_letter;
 #[path = "amqp/inbound.rs"]
 mod inbound;
+#[path = "amqp/inbound_conformance.rs"]
+mod inbound_conformance;
 #[path = "amqp/messages.rs"]
 mod messages;
 #[path = "amqp/outbound.rs"]

@@ -6,6 +6,7 @@
 mod conformance;
 mod fake;
 mod inbound;
+mod inbound_conformance;
 mod outbound;
 mod packet_limit;
 mod reconnect;
