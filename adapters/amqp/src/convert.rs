@@ -24,7 +24,7 @@ use bytes::Bytes;
 use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable, LongString};
 
-use switchyard_core::cloudevent::http::data_from_body;
+use switchyard_core::cloudevent::content::{self, Mode, data_from_body};
 use switchyard_core::cloudevent::{
     AttributeSet, CloudEvent, Data, DecodeError, ExtensionValue, SPEC_VERSION, json,
 };
@@ -34,7 +34,7 @@ use crate::error::{EncodeError, short_string};
 pub(crate) use wrap::{WrapContext, WrapTemplate, Wrapper};
 
 /// `content_type` of a structured-mode message.
-pub(crate) const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json";
+pub(crate) use switchyard_core::cloudevent::content::STRUCTURED_JSON as STRUCTURED_CONTENT_TYPE;
 
 /// Labels `Data::Json` without a `datacontenttype`: the JSON format implies JSON, while an
 /// unlabelled AMQP body would be read as opaque bytes.
@@ -97,7 +97,7 @@ fn layout(properties: &BasicProperties) -> Layout {
     let structured = properties
         .content_type()
         .as_ref()
-        .is_some_and(|ct| starts_with_ignore_case(ct.as_str(), "application/cloudevents"));
+        .is_some_and(|ct| content::detect_mode(Some(ct.as_str())) != Mode::Binary);
     if structured {
         return Layout::Structured;
     }
@@ -117,13 +117,13 @@ fn layout(properties: &BasicProperties) -> Layout {
 }
 
 fn decode_structured(content_type: &str, body: &Bytes) -> Result<CloudEvent, DecodeError> {
-    if starts_with_ignore_case(content_type, "application/cloudevents-batch") {
+    if content::detect_mode(Some(content_type)) == Mode::Batch {
         return Err(DecodeError::new(
             "batched mode is not defined for AMQP; send one event per message",
         ));
     }
     let essence = content_type.split(';').next().unwrap_or_default().trim();
-    if !essence.to_ascii_lowercase().ends_with("+json") {
+    if !content::is_json_format(essence) {
         return Err(DecodeError::new(format!(
             "event format `{essence}` is not supported; use {STRUCTURED_CONTENT_TYPE}"
         )));
@@ -238,9 +238,4 @@ fn data_bytes(event: &CloudEvent) -> Bytes {
 fn unix_seconds(time: &str) -> Option<u64> {
     let parsed = chrono::DateTime::parse_from_rfc3339(time).ok()?;
     u64::try_from(parsed.timestamp()).ok()
-}
-
-fn starts_with_ignore_case(value: &str, prefix: &str) -> bool {
-    value.len() >= prefix.len()
-        && value.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Serialize;
 
-use switchyard_core::cloudevent::{CloudEvent, DecodeError, http as binding, json};
+use switchyard_core::cloudevent::{CloudEvent, DecodeError, content, http as binding, json};
 use switchyard_core::event::Event;
 use switchyard_core::pipeline::deliver;
 use switchyard_core::topic::validate_topic_name;
@@ -85,16 +85,11 @@ fn decode(
 
 /// Structured and batch modes name an event format; JSON is the only one we speak here.
 fn require_json_format(content_type: Option<&str>) -> Result<(), ApiError> {
-    let essence = content_type
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    if essence.ends_with("+json") {
+    let content_type = content_type.unwrap_or_default();
+    if content::is_json_format(content_type) {
         Ok(())
     } else {
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
         Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_format",
@@ -121,6 +116,6 @@ fn wrap(topic: &str, content_type: Option<&str>, body: Bytes) -> Result<CloudEve
     );
     event.time = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
     event.datacontenttype = content_type.map(str::to_owned);
-    event.data = binding::data_from_body(content_type, body)?;
+    event.data = content::data_from_body(content_type, body)?;
     Ok(event)
 }

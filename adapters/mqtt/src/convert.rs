@@ -16,6 +16,7 @@ mod tests;
 mod wrap;
 
 use bytes::Bytes;
+use switchyard_core::cloudevent::content::{self, Mode};
 use switchyard_core::cloudevent::{CloudEvent, DecodeError, json};
 
 use crate::config::MqttMode;
@@ -24,7 +25,7 @@ use crate::error::EncodeError;
 pub use wrap::Wrapper;
 
 /// Content Type of a structured-mode message (the JSON event format).
-pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json";
+pub use switchyard_core::cloudevent::content::STRUCTURED_JSON as STRUCTURED_CONTENT_TYPE;
 
 /// The parts of a received MQTT message that carry the event. MQTT 3.1.1 messages have no
 /// Content Type and no user properties.
@@ -51,7 +52,7 @@ pub struct Encoded {
 /// payload could not be given valid attributes): the inbound dead-letters it.
 pub fn decode(message: MqttMessage<'_>, wrapper: &Wrapper) -> Result<CloudEvent, DecodeError> {
     if let Some(content_type) = message.content_type
-        && starts_with_ignore_case(content_type, "application/cloudevents")
+        && content::detect_mode(Some(content_type)) != Mode::Binary
     {
         return decode_structured(content_type, message.payload);
     }
@@ -102,12 +103,12 @@ impl Encoded {
 
 fn decode_structured(content_type: &str, payload: &Bytes) -> Result<CloudEvent, DecodeError> {
     let essence = content_type.split(';').next().unwrap_or_default().trim();
-    if starts_with_ignore_case(essence, "application/cloudevents-batch") {
+    if content::detect_mode(Some(essence)) == Mode::Batch {
         return Err(DecodeError::new(
             "batched mode is not defined by the CloudEvents MQTT binding; send one event per message",
         ));
     }
-    if !essence.eq_ignore_ascii_case(STRUCTURED_CONTENT_TYPE) {
+    if !content::is_json_format(essence) {
         return Err(DecodeError::new(format!(
             "event format `{essence}` is not supported; use {STRUCTURED_CONTENT_TYPE}"
         )));
@@ -129,9 +130,4 @@ fn looks_structured(payload: &Bytes) -> bool {
         .is_some_and(|&b| b == b'{');
     starts_as_object
         && serde_json::from_slice::<Probe>(payload).is_ok_and(|probe| probe.specversion.is_some())
-}
-
-fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
-    text.len() >= prefix.len()
-        && text.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }

@@ -2,7 +2,7 @@
 //! from the inbound's templates.
 
 use lapin::types::ShortString;
-use switchyard_core::cloudevent::http::data_from_body;
+use switchyard_core::cloudevent::content::data_from_body;
 use switchyard_core::cloudevent::{CloudEvent, DecodeError};
 
 use super::Incoming;

@@ -16,7 +16,7 @@
 //! properties are not read.
 
 use bytes::Bytes;
-use switchyard_core::cloudevent::http::data_from_body;
+use switchyard_core::cloudevent::content::data_from_body;
 use switchyard_core::cloudevent::{
     AttributeSet, CloudEvent, Data, DecodeError, ExtensionValue, SPEC_VERSION,
     validate_attribute_name,

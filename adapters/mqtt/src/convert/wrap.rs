@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use switchyard_core::cloudevent::http::data_from_body;
+use switchyard_core::cloudevent::content::data_from_body;
 use switchyard_core::cloudevent::{CloudEvent, Data, DecodeError};
 
 use crate::config::WrapConfig;

@@ -5,10 +5,10 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use super::super::attributes::AttributeSet;
-use super::super::json::{decode_json_data, is_json_media_type};
+use super::super::content::data_from_body;
 use super::super::model::{CloudEvent, Data, ExtensionValue, SPEC_VERSION};
 use super::super::validate::{DecodeError, validate_event};
-use super::{PercentDecoding, decode_header_value_with, encode_header_value, is_text_media_type};
+use super::{PercentDecoding, decode_header_value_with, encode_header_value};
 
 /// Sent when a `Data::Json` event has no `datacontenttype`: the JSON format implies
 /// `application/json`, and HTTP would otherwise assume opaque bytes.
@@ -21,7 +21,7 @@ const DEFAULT_TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 ///
 /// Extensions become `ExtensionValue::String`, since headers carry no types. The body becomes
 /// `Data::Json` for a JSON `Content-Type` (and must then be valid JSON), `Data::Text` for a
-/// [textual](super::is_text_media_type) one when it is valid UTF-8, and `Data::Binary`
+/// [textual](crate::cloudevent::content::is_text_media_type) one when it is valid UTF-8, and `Data::Binary`
 /// otherwise, including when there is no `Content-Type`. An empty body is no data.
 pub fn decode_binary(headers: &HeaderMap, body: Bytes) -> Result<CloudEvent, DecodeError> {
     decode_binary_with(headers, body, PercentDecoding::Strict)
@@ -52,7 +52,7 @@ pub fn decode_binary_with(
         false => None,
         true => Some(content_type(headers)?),
     };
-    let data = body_to_data(datacontenttype.as_deref(), body)?;
+    let data = data_from_body(datacontenttype.as_deref(), body)?;
     let event = attributes.into_event(datacontenttype, data)?;
     validate_event(&event)?;
     Ok(event)
@@ -77,24 +77,6 @@ fn content_type(headers: &HeaderMap) -> Result<String, DecodeError> {
     std::str::from_utf8(value.as_bytes())
         .map(str::to_owned)
         .map_err(|_| DecodeError::attribute("datacontenttype", "Content-Type is not UTF-8"))
-}
-
-pub fn body_to_data(content_type: Option<&str>, body: Bytes) -> Result<Option<Data>, DecodeError> {
-    if body.is_empty() {
-        return Ok(None);
-    }
-    let Some(content_type) = content_type else {
-        return Ok(Some(Data::Binary(body)));
-    };
-    if is_json_media_type(Some(content_type)) {
-        return decode_json_data(&body).map(|json| Some(Data::Json(json)));
-    }
-    if is_text_media_type(content_type)
-        && let Ok(text) = std::str::from_utf8(&body)
-    {
-        return Ok(Some(Data::Text(text.to_owned())));
-    }
-    Ok(Some(Data::Binary(body)))
 }
 
 /// Encodes `event` in binary mode: sets its `ce-` headers and `Content-Type` in `headers`
