@@ -1,108 +1,120 @@
-//! Topic templates: `live/{topic}`, `devices/{subject}/{type}`.
+//! The one placeholder language of every template in the config: literal text with `{name}`
+//! placeholders (topic templates of routes and MQTT outbounds, AMQP routing keys, the wrap
+//! templates of MQTT and AMQP inbounds). Parsing and the brace rules live here once; each use
+//! says which names it knows (resolving each to its own placeholder type at parse time, so a
+//! render never looks names up) and how a placeholder's value is written.
 
-use crate::cloudevent::validate_attribute_name;
-use crate::event::Event;
-use crate::topic::{TopicError, validate_topic_name};
+mod topic;
 
-/// A parsed topic template.
+pub use topic::TopicTemplate;
+
+/// A parsed template whose placeholders are `P`s.
 #[derive(Debug, Clone)]
-pub struct TopicTemplate {
-    parts: Vec<Part>,
+pub struct Template<P> {
+    pieces: Vec<Piece<P>>,
 }
 
+/// Literal text, or a placeholder as its use resolved it.
 #[derive(Debug, Clone)]
-enum Part {
+pub enum Piece<P> {
     Literal(String),
-    /// The event's topic: what it arrived on, or what a route rewrote it to (a route renders
-    /// its own template before rewriting, so there it is still the arrival topic).
-    Topic,
-    Attribute(String),
+    Placeholder(P),
 }
 
-impl TopicTemplate {
-    /// Parses `text`; placeholders are `{topic}` or an attribute name.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let mut parts = Vec::new();
+impl<P> Template<P> {
+    /// Parses `text`, resolving each placeholder's name with `resolve` (whose error names
+    /// what is allowed). An unclosed `{` or a stray `}` is an error.
+    pub fn parse(
+        text: &str,
+        mut resolve: impl FnMut(&str) -> Result<P, String>,
+    ) -> Result<Self, String> {
+        let mut pieces = Vec::new();
         let mut rest = text;
         while let Some(open) = rest.find('{') {
+            if rest[..open].contains('}') {
+                return Err(format!("unmatched `}}` in `{text}`"));
+            }
             if open > 0 {
-                parts.push(Part::Literal(rest[..open].to_owned()));
+                pieces.push(Piece::Literal(rest[..open].to_owned()));
             }
             let close = rest[open..]
                 .find('}')
-                .ok_or_else(|| format!("unclosed `{{` in template `{text}`"))?;
+                .ok_or_else(|| format!("unclosed `{{` in `{text}`"))?;
             let name = &rest[open + 1..open + close];
-            parts.push(match name {
-                "topic" => Part::Topic,
-                _ => {
-                    validate_attribute_name(name)
-                        .map_err(|e| format!("placeholder `{{{name}}}` in `{text}`: {e}"))?;
-                    Part::Attribute(name.to_owned())
-                }
-            });
+            pieces.push(Piece::Placeholder(resolve(name)?));
             rest = &rest[open + close + 1..];
         }
-        if !rest.is_empty() {
-            parts.push(Part::Literal(rest.to_owned()));
-        }
         if rest.contains('}') {
-            return Err(format!("unmatched `}}` in template `{text}`"));
+            return Err(format!("unmatched `}}` in `{text}`"));
         }
-        let template = Self { parts };
-        // Literal parts must not smuggle wildcards or `$` into every topic the template makes.
-        let sample: String = template
-            .parts
-            .iter()
-            .map(|p| match p {
-                Part::Literal(s) => s.as_str(),
-                _ => "x",
-            })
-            .collect();
-        validate_topic_name(&sample).map_err(|e| format!("template `{text}`: {}", e.reason))?;
-        Ok(template)
+        if !rest.is_empty() {
+            pieces.push(Piece::Literal(rest.to_owned()));
+        }
+        Ok(Self { pieces })
     }
 
-    /// Renders the topic for `event`; refuses a result that is not a valid topic name (a
-    /// placeholder value holding `+`, `#`, an empty level or a missing attribute).
-    pub fn render(&self, event: &Event) -> Result<String, TopicError> {
-        let out = self.render_unchecked(event);
-        validate_topic_name(&out)?;
-        Ok(out)
+    pub fn pieces(&self) -> &[Piece<P>] {
+        &self.pieces
     }
 
-    /// Renders without checking the result: for targets with their own naming rules (AMQP
-    /// routing keys), which check it themselves. A missing attribute renders as nothing.
-    pub fn render_unchecked(&self, event: &Event) -> String {
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+
+    /// Renders: literals as they are, each placeholder by `write` (which appends its value
+    /// to the output). `None` when `write` has no value for one.
+    pub fn render(&self, mut write: impl FnMut(&P, &mut String) -> Option<()>) -> Option<String> {
         let mut out = String::new();
-        for part in &self.parts {
-            match part {
-                Part::Literal(s) => out.push_str(s),
-                Part::Topic => out.push_str(&event.topic),
-                Part::Attribute(name) => {
-                    if let Some(value) = event.cloud.attribute(name) {
-                        out.push_str(&value);
-                    }
-                }
+        for piece in &self.pieces {
+            match piece {
+                Piece::Literal(text) => out.push_str(text),
+                Piece::Placeholder(placeholder) => write(placeholder, &mut out)?,
             }
         }
-        out
+        Some(out)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cloudevent::CloudEvent;
+
+    fn parse(text: &str) -> Result<Template<String>, String> {
+        Template::parse(text, |name| match name {
+            "a" | "b" => Ok(name.to_owned()),
+            _ => Err(format!("unknown `{{{name}}}`")),
+        })
+    }
 
     #[test]
-    fn topic_is_the_topic_a_route_rewrote_not_the_arrival_topic() {
-        let mut event = Event::new(CloudEvent::new("1", "/s", "t"), "in", "sensors/a");
-        let template = TopicTemplate::parse("out/{topic}/{type}").expect("valid");
-        assert_eq!(template.render(&event).expect("renders"), "out/sensors/a/t");
-        event.topic = "live/sensors/a".into();
+    fn literals_and_placeholders_render_in_order() {
+        let template = parse("x/{a}-{b}/y").expect("valid");
+        let rendered = template.render(|name, out| {
+            out.push_str(&name.to_uppercase());
+            Some(())
+        });
+        assert_eq!(rendered.as_deref(), Some("x/A-B/y"));
         assert_eq!(
-            template.render(&event).expect("renders"),
-            "out/live/sensors/a/t"
+            template.render(|_, _| None),
+            None,
+            "a missing value fails the render"
         );
+    }
+
+    #[test]
+    fn brace_errors_and_unknown_names_are_refused() {
+        assert!(
+            parse("{a")
+                .expect_err("unclosed")
+                .starts_with("unclosed `{`")
+        );
+        assert!(parse("a}").expect_err("stray").starts_with("unmatched `}`"));
+        assert!(
+            parse("}{a}")
+                .expect_err("stray first")
+                .starts_with("unmatched `}`")
+        );
+        assert_eq!(parse("{c}").expect_err("unknown"), "unknown `{c}`");
+        assert!(parse("").expect("empty is a use's call").is_empty());
     }
 }

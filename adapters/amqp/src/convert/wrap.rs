@@ -4,6 +4,7 @@
 use lapin::types::ShortString;
 use switchyard_core::cloudevent::content::data_from_body;
 use switchyard_core::cloudevent::{CloudEvent, DecodeError};
+use switchyard_core::template::Template;
 
 use super::Incoming;
 use crate::config::WrapConfig;
@@ -17,15 +18,13 @@ pub(crate) struct WrapContext<'a> {
     pub(crate) routing_key: &'a str,
 }
 
-/// A parsed template: `{inbound}`, `{queue}`, `{exchange}`, `{routing_key}` and literal text.
+/// A parsed template: `{inbound}`, `{queue}`, `{exchange}`, `{routing_key}` and literal text,
+/// in the one template language (`switchyard_core::template`).
 #[derive(Debug, Clone)]
-pub(crate) struct WrapTemplate {
-    parts: Vec<Part>,
-}
+pub(crate) struct WrapTemplate(Template<Part>);
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 enum Part {
-    Literal(String),
     Inbound,
     Queue,
     Exchange,
@@ -38,52 +37,29 @@ impl WrapTemplate {
         if text.is_empty() {
             return Err("must not be empty".into());
         }
-        let mut parts = Vec::new();
-        let mut rest = text;
-        while let Some(open) = rest.find('{') {
-            if rest[..open].contains('}') {
-                return Err(format!("unmatched `}}` in `{text}`"));
-            }
-            if open > 0 {
-                parts.push(Part::Literal(rest[..open].to_owned()));
-            }
-            let close = rest[open..]
-                .find('}')
-                .ok_or_else(|| format!("unclosed `{{` in `{text}`"))?;
-            parts.push(match &rest[open + 1..open + close] {
-                "inbound" => Part::Inbound,
-                "queue" => Part::Queue,
-                "exchange" => Part::Exchange,
-                "routing_key" => Part::RoutingKey,
-                other => {
-                    return Err(format!(
-                        "unknown placeholder `{{{other}}}`; use {{inbound}}, {{queue}}, {{exchange}} or {{routing_key}}"
-                    ));
-                }
-            });
-            rest = &rest[open + close + 1..];
-        }
-        if rest.contains('}') {
-            return Err(format!("unmatched `}}` in `{text}`"));
-        }
-        if !rest.is_empty() {
-            parts.push(Part::Literal(rest.to_owned()));
-        }
-        Ok(Self { parts })
+        let template = Template::parse(text, |name| match name {
+            "inbound" => Ok(Part::Inbound),
+            "queue" => Ok(Part::Queue),
+            "exchange" => Ok(Part::Exchange),
+            "routing_key" => Ok(Part::RoutingKey),
+            other => Err(format!(
+                "unknown placeholder `{{{other}}}`; use {{inbound}}, {{queue}}, {{exchange}} or {{routing_key}}"
+            )),
+        })?;
+        Ok(Self(template))
     }
 
     fn render(&self, context: &WrapContext<'_>) -> String {
-        let mut out = String::new();
-        for part in &self.parts {
+        let rendered = self.0.render(|part, out| {
             out.push_str(match part {
-                Part::Literal(text) => text,
                 Part::Inbound => context.inbound,
                 Part::Queue => context.queue,
                 Part::Exchange => context.exchange,
                 Part::RoutingKey => context.routing_key,
             });
-        }
-        out
+            Some(())
+        });
+        rendered.unwrap_or_default()
     }
 }
 

@@ -38,20 +38,18 @@ pub struct Wrapper {
     datacontenttype: Option<String>,
 }
 
-/// What a template refers to.
+/// What a wrap template's placeholder refers to.
 #[derive(Debug, Clone)]
-enum Piece {
-    Literal(String),
+enum Source {
     Topic,
     Broker,
     /// The value of the pattern's n-th named level.
     Level(usize),
 }
 
+/// A wrap template, in the one template language (`switchyard_core::template`).
 #[derive(Debug, Clone)]
-struct Template {
-    pieces: Vec<Piece>,
-}
+struct Template(switchyard_core::template::Template<Source>);
 
 #[derive(Debug, Clone)]
 enum PatternLevel {
@@ -159,35 +157,19 @@ fn wrap_data(
 impl Template {
     /// Parses `text`: literals and `{topic}`, `{broker}` or one of the pattern's `names`.
     fn parse(text: &str, names: &[String]) -> Result<Self, String> {
-        let mut pieces = Vec::new();
-        let mut rest = text;
-        while let Some(open) = rest.find('{') {
-            if open > 0 {
-                pieces.push(Piece::Literal(rest[..open].to_owned()));
-            }
-            let close = rest[open..]
-                .find('}')
-                .ok_or_else(|| format!("unclosed `{{` in `{text}`"))?;
-            let name = &rest[open + 1..open + close];
-            pieces.push(match name {
-                "topic" => Piece::Topic,
-                "broker" => Piece::Broker,
-                _ => Piece::Level(names.iter().position(|n| n == name).ok_or_else(|| {
-                    format!("`{{{name}}}` is neither `{{topic}}`, `{{broker}}` nor a level named in topic_pattern")
-                })?),
-            });
-            rest = &rest[open + close + 1..];
+        let template = switchyard_core::template::Template::parse(text, |name| {
+            match name {
+            "topic" => Ok(Source::Topic),
+            "broker" => Ok(Source::Broker),
+            _ => names.iter().position(|n| n == name).map(Source::Level).ok_or_else(|| {
+                format!("`{{{name}}}` is neither `{{topic}}`, `{{broker}}` nor a level named in topic_pattern")
+            }),
         }
-        if rest.contains('}') {
-            return Err(format!("unmatched `}}` in `{text}`"));
-        }
-        if !rest.is_empty() {
-            pieces.push(Piece::Literal(rest.to_owned()));
-        }
-        if pieces.is_empty() {
+        })?;
+        if template.is_empty() {
             return Err("must not be empty".into());
         }
-        Ok(Self { pieces })
+        Ok(Self(template))
     }
 
     /// The rendered text, or `None` when it needs a topic level the topic did not provide.
@@ -198,23 +180,18 @@ impl Template {
         levels: Option<&[&str]>,
         escape: bool,
     ) -> Option<String> {
-        let mut out = String::new();
-        for piece in &self.pieces {
-            let value = match piece {
-                Piece::Literal(text) => {
-                    out.push_str(text);
-                    continue;
-                }
-                Piece::Topic => topic,
-                Piece::Broker => broker,
-                Piece::Level(i) => levels?.get(*i)?,
+        self.0.render(|source, out| {
+            let value = match source {
+                Source::Topic => topic,
+                Source::Broker => broker,
+                Source::Level(i) => levels?.get(*i)?,
             };
             match escape {
                 true => out.extend(utf8_percent_encode(value, URI_ESCAPES)),
                 false => out.push_str(value),
             }
-        }
-        Some(out)
+            Some(())
+        })
     }
 }
 
