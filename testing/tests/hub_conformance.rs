@@ -4,8 +4,8 @@
 
 use switchyard_core::event::Event;
 use switchyard_core::health::Readiness;
+use switchyard_core::hub::HubSink;
 use switchyard_core::hub::{Hub, HubConfig};
-use switchyard_core::hub_sink::HubSink;
 use switchyard_core::pipeline::Sink;
 use switchyard_core::topic::TopicFilter;
 use switchyard_testing::conformance::{OutboundFixture, check_outbound};

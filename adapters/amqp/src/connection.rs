@@ -1,7 +1,13 @@
-//! Opening and closing broker connections, the same way for inbounds and outbounds.
+//! Opening and closing broker connections, the same way for inbounds and outbounds: the
+//! reconnect pacing (`backoff`) and the topology declared after each connect (`topology`).
 //!
 //! lapin's own recovery stays off (`ConnectionProperties::default()`): the callers run their
 //! own reconnect loops (see `inbound.rs` for why).
+
+mod backoff;
+pub(crate) mod topology;
+
+pub(crate) use backoff::{STABLE, reconnect_backoff};
 
 use std::pin::Pin;
 use std::time::Duration;

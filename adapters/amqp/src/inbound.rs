@@ -34,12 +34,12 @@ use tokio_util::sync::CancellationToken;
 use switchyard_core::health::ReadinessCheck;
 use switchyard_core::inbound::{Inbound, InboundContext};
 
-use crate::backoff::{STABLE, reconnect_backoff};
 use crate::config::AmqpInboundConfig;
+use crate::connection::topology;
 use crate::connection::{self, Events};
+use crate::connection::{STABLE, reconnect_backoff};
 use crate::convert::Wrapper;
 use crate::error::{SetupError, short_string};
-use crate::topology;
 use delivery::Delivery;
 use switchyard_core::backoff::Backoff;
 

@@ -10,14 +10,12 @@
 //! (`application/cloudevents+json` bodies); see `convert.rs` for the mapping. Both sides keep
 //! their own connection and reconnect with capped, jittered backoff.
 
-mod backoff;
 mod config;
 mod connection;
 mod convert;
 mod error;
 pub mod inbound;
 mod outbound;
-mod topology;
 
 pub use config::{
     AmqpInboundConfig, AmqpMode, AmqpOutboundConfig, BindingConfig, ExchangeConfig, ExchangeKind,

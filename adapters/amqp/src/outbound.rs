@@ -12,7 +12,7 @@
 //! (`outbound/content_header.rs`), which RabbitMQ would answer by closing the connection.
 
 mod content_header;
-mod link;
+mod driver;
 mod routing_key;
 
 use std::sync::Arc;
@@ -36,7 +36,7 @@ use switchyard_core::{BoxError, DeliveryError};
 use crate::config::AmqpOutboundConfig;
 use crate::convert::{self, EncodeOptions};
 use crate::error::short_string;
-use link::Link;
+use driver::Link;
 pub(crate) use routing_key::RoutingKeyTemplate;
 
 /// What publishers are told to wait before retrying while the broker is away.
@@ -86,7 +86,7 @@ impl AmqpOutboundPlan {
         ready.set(false);
         let (sender, receiver) = watch::channel(None);
         let publish_failed = Arc::new(Notify::new());
-        let task = link::Manager {
+        let task = driver::Driver {
             name: self.name.clone(),
             url: self.config.url.expose().to_owned(),
             declare: self.config.declare.clone(),

@@ -15,6 +15,7 @@ mod log;
 mod message;
 mod poll_groups;
 mod registry;
+mod sink;
 #[cfg(test)]
 mod tests;
 
@@ -30,6 +31,7 @@ pub use message::{HubMessage, MessageKind, RESET_EVENT_TYPE, sse_frame};
 use poll_groups::{GroupStart, PollGroups};
 use registry::Registry;
 pub use registry::{CloseReason, Subscription};
+pub use sink::HubSink;
 
 /// Limits of the hub; every buffer it holds is bounded by one of these.
 #[derive(Debug, Clone)]

@@ -8,7 +8,6 @@ pub mod error;
 pub mod event;
 pub mod health;
 pub mod hub;
-pub mod hub_sink;
 pub mod inbound;
 pub mod outbound;
 pub mod pipeline;
@@ -17,6 +16,7 @@ pub mod secret;
 pub mod settle;
 pub mod template;
 pub mod topic;
+pub mod validation;
 
 pub use error::{BoxError, DeliveryError};
 pub use event::{Event, Origin};

@@ -7,7 +7,7 @@ use tower::util::BoxCloneSyncService;
 
 use switchyard_core::health::Readiness;
 use switchyard_core::hub::Hub;
-use switchyard_core::hub_sink::HubSink;
+use switchyard_core::hub::HubSink;
 use switchyard_core::outbound::OutboundContext;
 use switchyard_core::pipeline::{NullSink, Sink};
 

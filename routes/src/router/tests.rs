@@ -1,8 +1,8 @@
 use std::collections::HashMap;
 
 use switchyard_core::cloudevent::CloudEvent;
+use switchyard_core::hub::HubSink;
 use switchyard_core::hub::{Hub, HubConfig, SubscribeOptions};
-use switchyard_core::hub_sink::HubSink;
 use switchyard_core::pipeline::{NullSink, Sink};
 use switchyard_core::topic::TopicFilter;
 use tower::util::BoxCloneSyncService;

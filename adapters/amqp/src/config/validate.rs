@@ -8,26 +8,23 @@ use lapin::uri::AMQPUri;
 use super::{
     AmqpInboundConfig, AmqpOutboundConfig, ExchangeConfig, QueueConfig, QueueType, TopologyConfig,
 };
+use switchyard_core::validation::Errors;
+
 use crate::convert::WrapTemplate;
 use crate::outbound::RoutingKeyTemplate;
 
-/// Collects errors, each prefixed with the key it is about.
-struct Report<'a> {
-    path: &'a str,
-    errors: Vec<String>,
+/// AMQP's own checks, on the shared error collector.
+trait Checks {
+    fn check_url(&mut self, url: &str);
+    fn check_short(&mut self, key: &str, value: &str);
+    fn check_declared_name(&mut self, key: &str, name: &str);
+    fn check_exchange(&mut self, key: &str, exchange: &ExchangeConfig);
 }
 
-impl Report<'_> {
-    fn error(&mut self, key: &str, message: impl std::fmt::Display) {
-        match self.path {
-            "" => self.errors.push(format!("{key}: {message}")),
-            path => self.errors.push(format!("{path}.{key}: {message}")),
-        }
-    }
-
+impl Checks for Errors<'_> {
     fn check_url(&mut self, url: &str) {
         if let Err(e) = url.parse::<AMQPUri>() {
-            self.error(
+            self.push(
                 "url",
                 format!("not an AMQP URI ({e}); expected amqp://user:password@host:5672/%2f"),
             );
@@ -37,7 +34,7 @@ impl Report<'_> {
     /// Exchange, queue and routing-key names are AMQP short strings.
     fn check_short(&mut self, key: &str, value: &str) {
         if value.len() > MAX_SHORT_STRING_LENGTH {
-            self.error(
+            self.push(
                 key,
                 format!(
                     "{} bytes; AMQP allows at most {MAX_SHORT_STRING_LENGTH}",
@@ -50,9 +47,9 @@ impl Report<'_> {
     /// A name we declare: the broker refuses empty names and the reserved `amq.` prefix.
     fn check_declared_name(&mut self, key: &str, name: &str) {
         if name.is_empty() {
-            self.error(key, "must not be empty");
+            self.push(key, "must not be empty");
         } else if name.starts_with("amq.") {
-            self.error(key, "names starting with `amq.` are reserved by the broker");
+            self.push(key, "names starting with `amq.` are reserved by the broker");
         }
         self.check_short(key, name);
     }
@@ -66,18 +63,15 @@ impl AmqpInboundConfig {
     /// Every problem with these settings; `path` is where they sit (`inbounds.orders`), or
     /// `""` for errors relative to the inbound (`queue: ...`).
     pub fn validate(&self, path: &str) -> Vec<String> {
-        let mut report = Report {
-            path,
-            errors: Vec::new(),
-        };
+        let mut report = Errors::new(path);
         report.check_url(self.url.expose());
         if self.queue.is_empty() {
-            report.error("queue", "must not be empty");
+            report.push("queue", "must not be empty");
         }
         report.check_short("queue", &self.queue);
         if self.prefetch == 0 {
             // 0 means "unlimited" to the broker, which would flood our memory.
-            report.error("prefetch", "must be at least 1");
+            report.push("prefetch", "must be at least 1");
         }
         if let Some(tag) = &self.consumer_tag {
             report.check_short("consumer_tag", tag);
@@ -87,19 +81,19 @@ impl AmqpInboundConfig {
             ("wrap.type", &self.wrap.ty),
         ] {
             if let Err(e) = WrapTemplate::parse(text) {
-                report.error(key, e);
+                report.push(key, e);
             }
         }
         if let Some(topology) = &self.topology {
             validate_topology(&mut report, &self.queue, topology);
         }
-        report.errors
+        report.into_vec()
     }
 }
 
-fn validate_topology(report: &mut Report<'_>, queue_name: &str, topology: &TopologyConfig) {
+fn validate_topology(report: &mut Errors<'_>, queue_name: &str, topology: &TopologyConfig) {
     if queue_name.starts_with("amq.") {
-        report.error(
+        report.push(
             "queue",
             "names starting with `amq.` are reserved and cannot be declared",
         );
@@ -112,11 +106,11 @@ fn validate_topology(report: &mut Report<'_>, queue_name: &str, topology: &Topol
     for (i, binding) in topology.bindings.iter().enumerate() {
         let key = format!("topology.bindings[{i}]");
         match binding.exchange.as_deref().or(declared) {
-            None => report.error(
+            None => report.push(
                 &format!("{key}.exchange"),
                 "missing, and topology.exchange declares none",
             ),
-            Some("") => report.error(
+            Some("") => report.push(
                 &format!("{key}.exchange"),
                 "the default exchange cannot be bound",
             ),
@@ -126,24 +120,24 @@ fn validate_topology(report: &mut Report<'_>, queue_name: &str, topology: &Topol
     }
 }
 
-fn validate_queue(report: &mut Report<'_>, queue: &QueueConfig) {
+fn validate_queue(report: &mut Errors<'_>, queue: &QueueConfig) {
     if let Some(dlx) = &queue.dead_letter_exchange {
         report.check_short("topology.queue.dead_letter_exchange", dlx);
     }
     if let Some(key) = &queue.dead_letter_routing_key {
         report.check_short("topology.queue.dead_letter_routing_key", key);
         if queue.dead_letter_exchange.is_none() {
-            report.error(
+            report.push(
                 "topology.queue.dead_letter_routing_key",
                 "needs dead_letter_exchange",
             );
         }
     }
     if queue.expires_ms == Some(0) {
-        report.error("topology.queue.expires_ms", "must be at least 1");
+        report.push("topology.queue.expires_ms", "must be at least 1");
     }
     if queue.queue_type == Some(QueueType::Quorum) && (!queue.durable || queue.auto_delete) {
-        report.error(
+        report.push(
             "topology.queue.queue_type",
             "quorum queues must be durable and not auto_delete",
         );
@@ -154,28 +148,25 @@ impl AmqpOutboundConfig {
     /// Every problem with these settings; `path` is where they sit (`outbounds.audit`), or
     /// `""` for errors relative to the outbound (`routing_key: ...`).
     pub fn validate(&self, path: &str) -> Vec<String> {
-        let mut report = Report {
-            path,
-            errors: Vec::new(),
-        };
+        let mut report = Errors::new(path);
         report.check_url(self.url.expose());
         report.check_short("exchange", &self.exchange);
         if let Err(e) = RoutingKeyTemplate::parse(&self.routing_key) {
-            report.error("routing_key", e);
+            report.push("routing_key", e);
         }
         if self.confirm_timeout_ms == 0 {
-            report.error("confirm_timeout_ms", "must be at least 1");
+            report.push("confirm_timeout_ms", "must be at least 1");
         }
         if let Some(declare) = &self.declare {
             report.check_exchange("declare", declare);
             if declare.name != self.exchange {
-                report.error(
+                report.push(
                     "declare.name",
                     format!("must equal exchange `{}`", self.exchange),
                 );
             }
         }
-        report.errors
+        report.into_vec()
     }
 }
 

@@ -5,6 +5,7 @@ use std::fmt;
 
 use switchyard_core::template::TopicTemplate;
 use switchyard_core::topic::TopicFilter;
+use switchyard_core::validation::Errors;
 
 use super::{
     INBOUND_RETRY, MqttInboundConfig, MqttMode, MqttOutboundConfig, MqttVersion, RECONNECT,
@@ -154,44 +155,6 @@ impl MqttOutboundConfig {
         );
         errors.extend(self.reconnect.validate(&errors.key("reconnect"), RECONNECT));
         errors.into_vec()
-    }
-}
-
-/// Collects `path.key: reason` messages.
-struct Errors<'a> {
-    path: &'a str,
-    list: Vec<String>,
-}
-
-impl<'a> Errors<'a> {
-    fn new(path: &'a str) -> Self {
-        Self {
-            path,
-            list: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, key: &str, reason: impl fmt::Display) {
-        self.list.push(format!("{}.{key}: {reason}", self.path));
-    }
-
-    fn check<E: fmt::Display>(&mut self, key: &str, result: Result<(), E>) {
-        if let Err(reason) = result {
-            self.push(key, reason);
-        }
-    }
-
-    /// The full path of `key`, for checks that name their own keys.
-    fn key(&self, key: &str) -> String {
-        format!("{}.{key}", self.path)
-    }
-
-    fn extend(&mut self, errors: Vec<String>) {
-        self.list.extend(errors);
-    }
-
-    fn into_vec(self) -> Vec<String> {
-        self.list
     }
 }
 

@@ -13,11 +13,11 @@ use tokio::sync::{Notify, watch};
 
 use switchyard_core::health::ReadinessCheck;
 
-use crate::backoff::{STABLE, reconnect_backoff};
 use crate::config::ExchangeConfig;
+use crate::connection::topology;
 use crate::connection::{self, Events};
+use crate::connection::{STABLE, reconnect_backoff};
 use crate::error::SetupError;
-use crate::topology;
 
 /// Longest a connect-and-declare attempt may take: a silent partition must not hang it.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -50,7 +50,7 @@ impl std::fmt::Debug for Link {
 }
 
 /// The connection task's state.
-pub(super) struct Manager {
+pub(super) struct Driver {
     pub(super) name: String,
     pub(super) url: String,
     pub(super) declare: Option<ExchangeConfig>,
@@ -68,7 +68,7 @@ struct Session {
     events: Events,
 }
 
-impl Manager {
+impl Driver {
     pub(super) async fn run(self) {
         let mut backoff = reconnect_backoff();
         loop {

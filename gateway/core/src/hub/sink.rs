@@ -5,9 +5,9 @@ use std::task::{Context, Poll};
 use futures_util::future::{Ready, ready};
 use tower::Service;
 
+use super::Hub;
 use crate::error::{BoxError, DeliveryError};
 use crate::event::Event;
-use crate::hub::Hub;
 
 /// Publishes each event to the hub on the event's (possibly route-rewritten) topic. The hub
 /// never blocks, so this confirms at once.
