@@ -1,9 +1,10 @@
-//! Switchyard's core: the CloudEvents envelope and its codecs, the event with its delivery
-//! context, the pipeline (a `tower::Service<Event>` with its layers), and the hub behind the
-//! browser-facing feeds. Adapters depend on this crate; it depends on no adapter.
+//! Switchyard's core: the event with its delivery context, the pipeline (a
+//! `tower::Service<Event>` with its layers), the adapter contracts (inbound, outbound,
+//! settlement), and the hub behind the browser-facing feeds. The CloudEvents model and its
+//! codecs are their own crate, re-exported as [`cloudevent`]. Adapters depend on this crate; it
+//! depends on no adapter.
 
 pub mod backoff;
-pub mod cloudevent;
 pub mod error;
 pub mod event;
 pub mod health;
@@ -20,3 +21,5 @@ pub mod validation;
 
 pub use error::{BoxError, DeliveryError};
 pub use event::{Event, Origin};
+/// The CloudEvents model, formats and bindings (the `switchyard-cloudevents` crate).
+pub use switchyard_cloudevents as cloudevent;

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use super::*;
-use crate::cloudevent::{CloudEvent, Data, DecodeError, ExtensionValue, json};
+use crate::{CloudEvent, Data, DecodeError, ExtensionValue, json};
 
 /// A header as a test writes it: name and raw value bytes.
 type Header<'a> = (&'a str, &'a [u8]);

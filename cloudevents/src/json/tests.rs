@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::*;
-use crate::cloudevent::{CloudEvent, Data, ExtensionValue};
+use crate::{CloudEvent, Data, ExtensionValue};
 
 fn decode(json: &str) -> Result<CloudEvent, DecodeError> {
     decode_event(&Bytes::copy_from_slice(json.as_bytes()))

@@ -21,7 +21,7 @@ const DEFAULT_TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 ///
 /// Extensions become `ExtensionValue::String`, since headers carry no types. The body becomes
 /// `Data::Json` for a JSON `Content-Type` (and must then be valid JSON), `Data::Text` for a
-/// [textual](crate::cloudevent::content::is_text_media_type) one when it is valid UTF-8, and `Data::Binary`
+/// [textual](crate::content::is_text_media_type) one when it is valid UTF-8, and `Data::Binary`
 /// otherwise, including when there is no `Content-Type`. An empty body is no data.
 pub fn decode_binary(headers: &HeaderMap, body: Bytes) -> Result<CloudEvent, DecodeError> {
     decode_binary_with(headers, body, PercentDecoding::Strict)
