@@ -2,6 +2,7 @@
 //! (`outbounds.NAME` with `type: mqtt`). The doc comment on each field is the user reference.
 //! Validation, which reports every error at once with its key, is in [`validate`].
 
+mod link;
 mod validate;
 mod version;
 

@@ -180,23 +180,18 @@ fn compile(name: &str, config: &MqttInboundConfig) -> Result<(Settings, Wrapper)
     })?;
     let inflight = usize::from(config.inflight);
     let settings = Settings {
-        address,
-        client_id: config.client_id_for(name),
-        version: config.version,
-        keep_alive: Duration::from_secs(config.keep_alive_s.into()),
         clean_start: config.clean_start,
         session_expiry_s: config.session_expiry_s,
-        max_packet_size: config.max_packet_size,
         receive_maximum: Some(config.inflight),
         // The inbound publishes nothing; rumqttc needs at least one slot.
         outgoing_inflight: 1,
         manual_acks: true,
-        credentials: connection::credentials(config.username.as_ref(), config.password.as_ref()),
         // Acks wait here until the poller's next turn writes them. With a broker that honours
         // our Receive Maximum, `inflight` plus the channel's messages is the most that can
         // wait; Mosquitto 2.0.11 sends a whole new window per ack, so leave room for its
         // queue too. Entries cost memory only while used.
         request_capacity: 64 * inflight + 1024,
+        ..config.link().settings(address, config.client_id_for(name))
     };
     Ok((settings, wrapper))
 }

@@ -196,20 +196,11 @@ fn start_driver(
 /// whatever was in flight when it dropped is failed back to its source.
 fn settings(name: &str, config: &MqttOutboundConfig, address: BrokerAddress) -> Settings {
     Settings {
-        address,
-        client_id: config.client_id_for(name),
-        version: config.version,
-        keep_alive: Duration::from_secs(config.keep_alive_s.into()),
-        clean_start: true,
-        session_expiry_s: 0,
-        max_packet_size: config.max_packet_size,
-        receive_maximum: None,
         outgoing_inflight: config.inflight,
-        manual_acks: false,
-        credentials: connection::credentials(config.username.as_ref(), config.password.as_ref()),
         // One slot per permit, and room for the odd extra (a delivery that timed out frees its
         // permit while its publish may still be queued; beyond this, deliveries fail fast).
         request_capacity: usize::from(config.inflight) + 16,
+        ..config.link().settings(address, config.client_id_for(name))
     }
 }
 

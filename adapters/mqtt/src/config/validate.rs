@@ -7,9 +7,7 @@ use switchyard_core::template::TopicTemplate;
 use switchyard_core::topic::TopicFilter;
 use switchyard_core::validation::Errors;
 
-use super::{
-    INBOUND_RETRY, MqttInboundConfig, MqttMode, MqttOutboundConfig, MqttVersion, RECONNECT,
-};
+use super::{INBOUND_RETRY, MqttInboundConfig, MqttMode, MqttOutboundConfig, MqttVersion};
 use crate::convert::Wrapper;
 
 /// MQTT's largest packet (the Remaining Length field tops out at 256 MiB).
@@ -88,11 +86,8 @@ impl MqttInboundConfig {
     /// Every problem with these settings, each naming its key under `path`
     /// (`inbounds.devices`). Empty when the settings are usable.
     pub fn validate(&self, path: &str) -> Vec<String> {
-        let mut errors = Errors::new(path);
-        errors.check("url", BrokerAddress::parse(&self.url).map(drop));
-        if let Some(client_id) = &self.client_id {
-            errors.check("client_id", check_client_id(client_id));
-        }
+        let (mut errors, link) = (Errors::new(path), self.link());
+        link.validate_address(&mut errors);
         if self.subscribe.is_empty() {
             errors.push("subscribe", "at least one topic filter is needed");
         }
@@ -102,18 +97,12 @@ impl MqttInboundConfig {
         if self.qos > 1 {
             errors.push("qos", INBOUND_QOS_2);
         }
-        errors.check("keep_alive_s", check_keep_alive(self.keep_alive_s));
-        errors.check("max_packet_size", check_packet_size(self.max_packet_size));
+        link.validate_limits(&mut errors);
         if self.inflight == 0 {
             errors.push("inflight", "must be at least 1");
         }
-        check_credentials(
-            &mut errors,
-            self.username.is_some(),
-            self.password.is_some(),
-        );
+        link.validate_session(&mut errors);
         errors.extend(self.retry.validate(&errors.key("retry"), INBOUND_RETRY));
-        errors.extend(self.reconnect.validate(&errors.key("reconnect"), RECONNECT));
         if let Err(wrap_errors) = Wrapper::compile(&self.wrap, "broker") {
             for (key, reason) in wrap_errors {
                 errors.push(&format!("wrap.{key}"), reason);
@@ -127,11 +116,8 @@ impl MqttOutboundConfig {
     /// Every problem with these settings, each naming its key under `path`
     /// (`outbounds.telemetry`). Empty when the settings are usable.
     pub fn validate(&self, path: &str) -> Vec<String> {
-        let mut errors = Errors::new(path);
-        errors.check("url", BrokerAddress::parse(&self.url).map(drop));
-        if let Some(client_id) = &self.client_id {
-            errors.check("client_id", check_client_id(client_id));
-        }
+        let (mut errors, link) = (Errors::new(path), self.link());
+        link.validate_address(&mut errors);
         errors.check("topic", TopicTemplate::parse(&self.topic).map(drop));
         errors.check("qos", check_qos(self.qos));
         if self.version == MqttVersion::V311 && self.mode == Some(MqttMode::Binary) {
@@ -140,25 +126,19 @@ impl MqttOutboundConfig {
                 "binary mode needs MQTT 5 (3.1.1 messages have no properties); use structured",
             );
         }
-        errors.check("keep_alive_s", check_keep_alive(self.keep_alive_s));
-        errors.check("max_packet_size", check_packet_size(self.max_packet_size));
+        link.validate_limits(&mut errors);
         if self.confirm_timeout_ms == 0 {
             errors.push("confirm_timeout_ms", "must be at least 1");
         }
         if self.inflight == 0 {
             errors.push("inflight", "must be at least 1");
         }
-        check_credentials(
-            &mut errors,
-            self.username.is_some(),
-            self.password.is_some(),
-        );
-        errors.extend(self.reconnect.validate(&errors.key("reconnect"), RECONNECT));
+        link.validate_session(&mut errors);
         errors.into_vec()
     }
 }
 
-fn check_client_id(client_id: &str) -> Result<(), &'static str> {
+pub(super) fn check_client_id(client_id: &str) -> Result<(), &'static str> {
     if client_id.is_empty() {
         // A persistent session needs a name; rumqttc also panics on an empty id with one.
         return Err("must not be empty");
@@ -196,14 +176,14 @@ fn check_qos(qos: u8) -> Result<(), &'static str> {
     }
 }
 
-fn check_keep_alive(seconds: u16) -> Result<(), String> {
+pub(super) fn check_keep_alive(seconds: u16) -> Result<(), String> {
     if seconds < MIN_KEEP_ALIVE_S {
         return Err(format!("must be at least {MIN_KEEP_ALIVE_S} seconds"));
     }
     Ok(())
 }
 
-fn check_packet_size(size: u32) -> Result<(), String> {
+pub(super) fn check_packet_size(size: u32) -> Result<(), String> {
     if !(MIN_PACKET_SIZE..=MQTT_MAX_PACKET_SIZE).contains(&size) {
         return Err(format!(
             "must be between {MIN_PACKET_SIZE} (CloudEvents' 64 KiB) and {MQTT_MAX_PACKET_SIZE} (MQTT's maximum)"
@@ -212,7 +192,7 @@ fn check_packet_size(size: u32) -> Result<(), String> {
     Ok(())
 }
 
-fn check_credentials(errors: &mut Errors<'_>, username: bool, password: bool) {
+pub(super) fn check_credentials(errors: &mut Errors<'_>, username: bool, password: bool) {
     if password && !username {
         errors.push("password", "needs a username");
     }
