@@ -127,18 +127,7 @@ fn compile_route(
         .filter
         .as_ref()
         .map(|f| Filter::compile(f, &format!("{path}.filter"), errors));
-    if cfg.to.0.is_empty() {
-        errors.push(format!("{path}.to: must name at least one sink"));
-    }
-    let mut route_sinks = Vec::new();
-    for name in &cfg.to.0 {
-        match sinks.get(name) {
-            Some(sink) => route_sinks.push(RouteSink::new(&cfg.name, name, sink.clone())),
-            None => errors.push(format!(
-                "{path}.to: no outbound named `{name}` (`hub` is the built-in hub)"
-            )),
-        }
-    }
+    let route_sinks = compile_sinks(cfg, path, sinks, errors);
     let policy = compile_policy(cfg, path, sinks, errors);
     let template = cfg.topic.as_deref().and_then(|t| {
         TopicTemplate::parse(t)
@@ -158,6 +147,28 @@ fn compile_route(
         confirm: cfg.confirm,
         policy,
     }
+}
+
+/// The route's `to`: each a sink the config has.
+fn compile_sinks(
+    cfg: &RouteConfig,
+    path: &str,
+    sinks: &HashMap<String, Sink>,
+    errors: &mut Vec<String>,
+) -> Vec<RouteSink> {
+    if cfg.to.0.is_empty() {
+        errors.push(format!("{path}.to: must name at least one sink"));
+    }
+    let mut route_sinks = Vec::new();
+    for name in &cfg.to.0 {
+        match sinks.get(name) {
+            Some(sink) => route_sinks.push(RouteSink::new(&cfg.name, name, sink.clone())),
+            None => errors.push(format!(
+                "{path}.to: no outbound named `{name}` (`hub` is the built-in hub)"
+            )),
+        }
+    }
+    route_sinks
 }
 
 fn compile_policy(

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_yaml_ng::Value;
 
 use super::{Config, InboundEntry, default_routes};
+use switchyard_routes::RouteConfig;
 
 /// Every problem found in a configuration, one per line, each naming its key.
 #[derive(Debug)]
@@ -40,13 +41,44 @@ const SECTIONS: &[&str] = &[
 /// same run; the config is valid only if the error list is empty.
 pub fn load(text: &str) -> (Config, Vec<String>) {
     let mut errors = Vec::new();
-    let root: Value = match serde_yaml_ng::from_str(text) {
-        Ok(root) => root,
-        Err(e) => {
-            errors.push(format!("not valid YAML: {e}"));
-            Value::Null
-        }
-    };
+    let map = sections(text, &mut errors);
+    let mut config = Config::default();
+    let get = |name: &str| map.get(name).cloned();
+    section(get("listen"), "listen", &mut config.listen, &mut errors);
+    section(get("log"), "log", &mut config.log, &mut errors);
+    section(get("http"), "http", &mut config.http, &mut errors);
+    section(get("hub"), "hub", &mut config.hub, &mut errors);
+    section(get("limits"), "limits", &mut config.limits, &mut errors);
+    let shutdown = get("shutdown");
+    section(shutdown, "shutdown", &mut config.shutdown, &mut errors);
+    let inbounds = named(
+        get("inbounds"),
+        "inbounds",
+        "inbound",
+        &mut errors,
+        parse_inbound,
+    );
+    config.inbounds.extend(inbounds);
+    let outbounds = named(
+        get("outbounds"),
+        "outbounds",
+        "outbound",
+        &mut errors,
+        parse,
+    );
+    config.outbounds.extend(outbounds);
+    config.routes = routes(get("routes"), &mut errors);
+    apply_env(&mut config);
+    check_addresses(&config, &mut errors);
+    (config, errors)
+}
+
+/// The file's top-level mapping; an unknown section is an error, not ignored.
+fn sections(text: &str, errors: &mut Vec<String>) -> serde_yaml_ng::Mapping {
+    let root: Value = serde_yaml_ng::from_str(text).unwrap_or_else(|e| {
+        errors.push(format!("not valid YAML: {e}"));
+        Value::Null
+    });
     let map = match root {
         Value::Mapping(map) => map,
         Value::Null => Default::default(),
@@ -64,50 +96,39 @@ pub fn load(text: &str) -> (Config, Vec<String>) {
             ));
         }
     }
-    let mut config = Config::default();
-    let get = |name: &str| map.get(name).cloned();
-    section(get("listen"), "listen", &mut config.listen, &mut errors);
-    section(get("log"), "log", &mut config.log, &mut errors);
-    section(get("http"), "http", &mut config.http, &mut errors);
-    section(get("hub"), "hub", &mut config.hub, &mut errors);
-    section(get("limits"), "limits", &mut config.limits, &mut errors);
-    section(
-        get("shutdown"),
-        "shutdown",
-        &mut config.shutdown,
-        &mut errors,
-    );
-    if let Some(inbounds) = get("inbounds") {
-        match inbounds {
-            Value::Mapping(m) => {
-                for (name, value) in m {
-                    let name = name.as_str().unwrap_or("?").to_owned();
-                    match parse_inbound(value) {
-                        Ok(entry) => drop(config.inbounds.insert(name, entry)),
-                        Err(e) => errors.push(format!("inbounds.{name}{e}")),
-                    }
-                }
-            }
-            Value::Null => {}
-            _ => errors.push("inbounds: must be a mapping of name to inbound".into()),
+    map
+}
+
+/// A section mapping names to entries (`inbounds`, `outbounds`), each read by `read`.
+fn named<T>(
+    value: Option<Value>,
+    section: &str,
+    what: &str,
+    errors: &mut Vec<String>,
+    read: impl Fn(Value) -> Result<T, KeyedError>,
+) -> Vec<(String, T)> {
+    let entries = match value {
+        None | Some(Value::Null) => return Vec::new(),
+        Some(Value::Mapping(entries)) => entries,
+        Some(_) => {
+            errors.push(format!("{section}: must be a mapping of name to {what}"));
+            return Vec::new();
+        }
+    };
+    let mut read_entries = Vec::new();
+    for (name, value) in entries {
+        let name = name.as_str().unwrap_or("?").to_owned();
+        match read(value) {
+            Ok(entry) => read_entries.push((name, entry)),
+            Err(e) => errors.push(format!("{section}.{name}{e}")),
         }
     }
-    if let Some(outbounds) = get("outbounds") {
-        match outbounds {
-            Value::Mapping(m) => {
-                for (name, value) in m {
-                    let name = name.as_str().unwrap_or("?").to_owned();
-                    match parse(value) {
-                        Ok(o) => drop(config.outbounds.insert(name, o)),
-                        Err(e) => errors.push(format!("outbounds.{name}{e}")),
-                    }
-                }
-            }
-            Value::Null => {}
-            _ => errors.push("outbounds: must be a mapping of name to outbound".into()),
-        }
-    }
-    config.routes = match get("routes") {
+    read_entries
+}
+
+/// `routes:`; without the section, the embedded default routes.
+fn routes(value: Option<Value>, errors: &mut Vec<String>) -> Vec<RouteConfig> {
+    match value {
         None => default_routes(),
         Some(Value::Sequence(list)) => list
             .into_iter()
@@ -123,10 +144,7 @@ pub fn load(text: &str) -> (Config, Vec<String>) {
             errors.push("routes: must be a list of routes".into());
             Vec::new()
         }
-    };
-    apply_env(&mut config);
-    check_addresses(&config, &mut errors);
-    (config, errors)
+    }
 }
 
 /// The embedded default (no file), with environment overrides.
