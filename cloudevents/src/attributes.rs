@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::model::{CloudEvent, Data, ExtensionValue, SPEC_VERSION};
+use super::model::{CloudEvent, Data, ExtensionValue};
 use super::validate::{DecodeError, validate_attribute_name};
 
 /// Attributes read so far.
@@ -68,14 +68,7 @@ impl AttributeSet {
         datacontenttype: Option<String>,
         data: Option<Data>,
     ) -> Result<CloudEvent, DecodeError> {
-        match self.specversion.as_deref() {
-            Some(SPEC_VERSION) => {}
-            Some(other) => {
-                let reason = format!("must be \"{SPEC_VERSION}\", not {other:?}");
-                return Err(DecodeError::attribute("specversion", reason));
-            }
-            None => return Err(DecodeError::missing("specversion")),
-        }
+        DecodeError::check_specversion(self.specversion.as_deref())?;
         let required =
             |value: Option<String>, name: &str| value.ok_or_else(|| DecodeError::missing(name));
         Ok(CloudEvent {

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use super::json::{decode_json_data, has_suffix, is_json_media_type};
-use super::model::Data;
+use super::model::{CloudEvent, Data};
 use super::validate::DecodeError;
 
 /// The content type of a structured-mode message in the JSON event format.
@@ -53,6 +53,24 @@ pub fn detect_mode(content_type: Option<impl AsRef<[u8]>>) -> Mode {
 pub fn is_json_format(content_type: &str) -> bool {
     let essence = content_type.split(';').next().unwrap_or_default().trim();
     has_suffix(essence, "+json")
+}
+
+/// Sent for JSON data without a `datacontenttype`: the JSON format implies JSON, while an
+/// unlabelled body would be read as opaque bytes.
+pub const DEFAULT_JSON_CONTENT_TYPE: &str = "application/json";
+/// Sent for text data without a `datacontenttype`, so the body stays text.
+pub const DEFAULT_TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+
+/// The content type a binary-mode message of `event` carries: its `datacontenttype`, else
+/// `application/json` for JSON data and `text/plain; charset=utf-8` for text; binary data
+/// gets none, as the spec forbids inventing one.
+pub fn content_type_of(event: &CloudEvent) -> Option<&str> {
+    match (&event.datacontenttype, &event.data) {
+        (Some(content_type), _) => Some(content_type),
+        (None, Some(Data::Json(_))) => Some(DEFAULT_JSON_CONTENT_TYPE),
+        (None, Some(Data::Text(_))) => Some(DEFAULT_TEXT_CONTENT_TYPE),
+        (None, Some(Data::Binary(_)) | None) => None,
+    }
 }
 
 /// An event's data from a body of `content_type`: JSON for a JSON media type (which must then

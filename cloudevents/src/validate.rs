@@ -62,6 +62,18 @@ impl DecodeError {
         Self::attribute(name, "missing")
     }
 
+    /// Checks a received `specversion`: present, and the one version we speak.
+    pub(crate) fn check_specversion(specversion: Option<&str>) -> Result<(), Self> {
+        match specversion {
+            Some(crate::model::SPEC_VERSION) => Ok(()),
+            Some(other) => Err(Self::attribute(
+                "specversion",
+                format!("must be \"{}\", not {other:?}", crate::model::SPEC_VERSION),
+            )),
+            None => Err(Self::missing("specversion")),
+        }
+    }
+
     /// The attribute `name` appears more than once.
     pub fn duplicate(name: &str) -> Self {
         Self::attribute(name, "appears more than once")

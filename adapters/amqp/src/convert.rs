@@ -24,7 +24,7 @@ use bytes::Bytes;
 use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable, LongString};
 
-use switchyard_core::cloudevent::content::{self, Mode, data_from_body};
+use switchyard_core::cloudevent::content::{self, Mode, content_type_of, data_from_body};
 use switchyard_core::cloudevent::{
     AttributeSet, CloudEvent, Data, DecodeError, ExtensionValue, SPEC_VERSION, json,
 };
@@ -35,13 +35,6 @@ pub(crate) use wrap::{WrapContext, WrapTemplate, Wrapper};
 
 /// `content_type` of a structured-mode message.
 pub(crate) use switchyard_core::cloudevent::content::STRUCTURED_JSON as STRUCTURED_CONTENT_TYPE;
-
-/// Labels `Data::Json` without a `datacontenttype`: the JSON format implies JSON, while an
-/// unlabelled AMQP body would be read as opaque bytes.
-const DEFAULT_JSON_CONTENT_TYPE: &str = "application/json";
-
-/// Labels `Data::Text` without a `datacontenttype`, so the body stays text.
-const DEFAULT_TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
 /// How an incoming message carries its event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,15 +207,6 @@ fn binary_headers(event: &CloudEvent, prefix: HeaderPrefix) -> Result<FieldTable
         put(name, value)?;
     }
     Ok(table)
-}
-
-fn content_type_of(event: &CloudEvent) -> Option<&str> {
-    match (&event.datacontenttype, &event.data) {
-        (Some(content_type), _) => Some(content_type),
-        (None, Some(Data::Json(_))) => Some(DEFAULT_JSON_CONTENT_TYPE),
-        (None, Some(Data::Text(_))) => Some(DEFAULT_TEXT_CONTENT_TYPE),
-        (None, Some(Data::Binary(_)) | None) => None,
-    }
 }
 
 fn data_bytes(event: &CloudEvent) -> Bytes {

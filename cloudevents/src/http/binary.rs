@@ -5,17 +5,10 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use super::super::attributes::AttributeSet;
-use super::super::content::data_from_body;
+use super::super::content::{content_type_of, data_from_body};
 use super::super::model::{CloudEvent, Data, ExtensionValue, SPEC_VERSION};
 use super::super::validate::{DecodeError, validate_event};
 use super::{PercentDecoding, decode_header_value_with, encode_header_value};
-
-/// Sent when a `Data::Json` event has no `datacontenttype`: the JSON format implies
-/// `application/json`, and HTTP would otherwise assume opaque bytes.
-const DEFAULT_JSON_CONTENT_TYPE: &str = "application/json";
-
-/// Sent when a `Data::Text` event has no `datacontenttype`, so the body stays text.
-const DEFAULT_TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
 /// Decodes a binary-mode message.
 ///
@@ -140,15 +133,6 @@ fn remove_event_headers(headers: &mut HeaderMap) {
         headers.remove(name);
     }
     headers.remove(CONTENT_TYPE);
-}
-
-fn content_type_of(event: &CloudEvent) -> Option<&str> {
-    match (&event.datacontenttype, &event.data) {
-        (Some(content_type), _) => Some(content_type),
-        (None, Some(Data::Json(_))) => Some(DEFAULT_JSON_CONTENT_TYPE),
-        (None, Some(Data::Text(_))) => Some(DEFAULT_TEXT_CONTENT_TYPE),
-        (None, Some(Data::Binary(_)) | None) => None,
-    }
 }
 
 fn set_attribute(headers: &mut HeaderMap, name: HeaderName, value: &str) {

@@ -16,7 +16,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::de::SliceRead;
 use serde_json::value::RawValue;
 
-use super::super::model::{CloudEvent, Data, ExtensionValue, SPEC_VERSION};
+use super::super::model::{CloudEvent, Data, ExtensionValue};
 use super::super::validate::{DecodeError, validate_attribute_name, validate_event};
 use super::value::{AttrValue, CoreKey, Key};
 use super::{check_data_nesting, is_json_media_type, share};
@@ -247,14 +247,7 @@ impl<'de> Fields<'de> {
     }
 
     fn into_event(self, input: &Bytes) -> Result<CloudEvent, DecodeError> {
-        match self.specversion.as_deref() {
-            Some(SPEC_VERSION) => {}
-            Some(other) => {
-                let reason = format!("must be \"{SPEC_VERSION}\", not {other:?}");
-                return Err(DecodeError::attribute("specversion", reason));
-            }
-            None => return Err(DecodeError::missing("specversion")),
-        }
+        DecodeError::check_specversion(self.specversion.as_deref())?;
         let required = |value: Option<Cow<'_, str>>, name: &str| {
             value
                 .map(Cow::into_owned)

@@ -16,7 +16,7 @@
 //! properties are not read.
 
 use bytes::Bytes;
-use switchyard_core::cloudevent::content::data_from_body;
+use switchyard_core::cloudevent::content::{content_type_of, data_from_body};
 use switchyard_core::cloudevent::{
     AttributeSet, CloudEvent, Data, DecodeError, ExtensionValue, SPEC_VERSION,
     validate_attribute_name,
@@ -27,11 +27,6 @@ use crate::error::EncodeError;
 
 /// Longest UTF-8 string an MQTT property can hold (a 2-byte length prefix).
 const MAX_STRING_LEN: usize = u16::MAX as usize;
-
-/// Content Type sent for JSON data without a `datacontenttype` (the JSON format implies it).
-const DEFAULT_JSON_CONTENT_TYPE: &str = "application/json";
-/// Content Type sent for text data without a `datacontenttype`, so it stays text.
-const DEFAULT_TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
 /// Decodes a binary-mode message. Extensions become strings, as properties carry no types.
 pub fn decode(
@@ -83,12 +78,7 @@ pub fn encode(event: &CloudEvent) -> Result<Encoded, EncodeError> {
     for (name, value) in &event.extensions {
         user_properties.push(property(name, value.to_canonical_string())?);
     }
-    let content_type = match (&event.datacontenttype, &event.data) {
-        (Some(content_type), _) => Some(content_type.clone()),
-        (None, Some(Data::Json(_))) => Some(DEFAULT_JSON_CONTENT_TYPE.to_owned()),
-        (None, Some(Data::Text(_))) => Some(DEFAULT_TEXT_CONTENT_TYPE.to_owned()),
-        (None, Some(Data::Binary(_)) | None) => None,
-    };
+    let content_type = content_type_of(event).map(str::to_owned);
     if let Some(content_type) = &content_type {
         check_length("datacontenttype", content_type)?;
     }
