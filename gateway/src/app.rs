@@ -3,28 +3,22 @@
 //! broker connection, which is what `switchyard check` runs; [`run`] builds and serves.
 
 mod inbounds;
+mod listeners;
 mod outbounds;
 mod sinks;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use switchyard_core::health::Readiness;
 use switchyard_core::hub::Hub;
-use switchyard_core::inbound::InboundContext;
+use switchyard_core::inbound::{Inbound, InboundContext};
 use switchyard_core::pipeline::{self, DrainGate, Pipeline, PipelineLimits};
-use switchyard_http::server::{
-    RESERVE_CONNECTIONS, Reserve, ServerOptions, Stopping, reserve_router, serve,
-};
-use switchyard_http::{HttpState, router};
+use switchyard_http::inbound::Streams;
 use switchyard_routes::{RouteTable, Router};
 
 use crate::admin;
@@ -59,7 +53,8 @@ fn inbound_names(config: &Config) -> Vec<String> {
 
 /// Everything that runs, and what the drain stops, in this order.
 struct Running {
-    http: HttpState,
+    hub: Hub,
+    pipeline: Pipeline,
     readiness: Readiness,
     /// Cancelled first: the listeners stop accepting and the broker inbounds stop taking
     /// messages. Open connections stay, so a publish racing the signal gets an answer.
@@ -69,65 +64,30 @@ struct Running {
     gate: DrainGate,
     /// Deliveries of `confirm: false` routes, waited for with the gate's.
     background: TaskTracker,
-    /// Broker inbounds, waited for by the drain.
+    /// Every inbound (the HTTP family's listener among them), waited for by the drain.
     inbounds: TaskTracker,
+    /// The HTTP family's connections and streams, ended last.
+    streams: Streams,
 }
 
 /// Builds the gateway from a checked `config`, serves until SIGTERM or SIGINT, then drains.
 pub async fn run(config: Config, metrics: PrometheusHandle) -> anyhow::Result<()> {
     let running = start(&config)?;
-    let listener = bind(&config.listen.http, "listen.http").await?;
-    let admin_routes = admin::router(running.readiness.clone(), running.http.hub.clone(), metrics);
-    let connections = TaskTracker::new();
-    let stopping = Stopping {
-        accepting: running.stop_accepting.clone(),
-        connections: running.http.shutdown.clone(),
+    let admin_routes = admin::router(running.readiness.clone(), running.hub.clone(), metrics);
+    let (accepting, streams) = (&running.stop_accepting, &running.streams);
+    let http = listeners::http(&config, &running.hub, admin_routes, accepting, streams).await?;
+    let ctx = InboundContext {
+        name: HTTP_INBOUND.into(),
+        pipeline: running.pipeline.clone(),
+        dead_letter: None,
+        ready: running.readiness.register("http"),
+        shutdown: running.stop_accepting.clone(),
     };
-    let mut options = ServerOptions {
-        header_read_timeout: Duration::from_millis(config.http.header_read_timeout_ms.max(1)),
-        body_read_timeout: Duration::from_millis(config.http.body_read_timeout_ms.max(1)),
-        slots: Arc::new(Semaphore::new(config.http.max_connections)),
-        reserve: None,
-    };
-    let mut app = router(running.http.clone());
-    let admin_here = match &config.listen.admin {
-        None => {
-            app = app.merge(admin_routes.clone());
-            Some(admin_routes)
-        }
-        Some(addr) => {
-            let admin_listener = bind(addr, "listen.admin").await?;
-            tracing::info!(address = %admin_listener.local_addr()?, "admin listening");
-            // The admin listener has its own few slots: a flood of public connections must
-            // not lock out health checks and metrics scrapes.
-            let admin_options = ServerOptions {
-                slots: Arc::new(Semaphore::new(64)),
-                ..options.clone()
-            };
-            let admin = serve(
-                admin_listener,
-                admin_routes,
-                admin_options,
-                stopping.clone(),
-                connections.clone(),
-            );
-            tokio::spawn(admin);
-            None
-        }
-    };
-    // Past the cap, a few connections still reach health checks, and everyone else hears why.
-    options.reserve = Some(Reserve {
-        slots: Arc::new(Semaphore::new(RESERVE_CONNECTIONS)),
-        app: reserve_router(admin_here),
-    });
-    // The address actually bound (port 0 picks one): tests and scripts read this line.
-    tracing::info!(address = %listener.local_addr()?, "http listening");
-    running.readiness.register("http").set(true);
-    let server = tokio::spawn(serve(listener, app, options, stopping, connections.clone()));
+    running.inbounds.spawn(Box::new(http).run(ctx));
     let signal = wait_for_signal().await?;
     tracing::info!(%signal, "draining");
     let grace = Duration::from_millis(config.shutdown.grace_ms);
-    drain(running, server, connections, grace).await;
+    drain(running, grace).await;
     Ok(())
 }
 
@@ -170,31 +130,16 @@ fn start(config: &Config) -> anyhow::Result<Running> {
             shutdown,
         }));
     }
-    let http = HttpState {
-        pipeline,
-        hub,
-        config: Arc::new(config.http.clone()),
-        inbound: HTTP_INBOUND.into(),
-        shutdown: CancellationToken::new(),
-        websockets: TaskTracker::new(),
-    };
     Ok(Running {
-        http,
+        hub,
+        pipeline,
         readiness,
         stop_accepting,
         gate,
         background,
         inbounds,
+        streams: Streams::default(),
     })
-}
-
-async fn bind(addr: &str, key: &str) -> anyhow::Result<TcpListener> {
-    let addr: SocketAddr = addr
-        .parse()
-        .with_context(|| format!("{key}: `{addr}` is not an address"))?;
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr} ({key})"))
 }
 
 /// The ordered drain. A publish answered 200 was handed to every subscriber connected at that
@@ -205,17 +150,11 @@ async fn bind(addr: &str, key: &str) -> anyhow::Result<TcpListener> {
 ///    long polls answer), and close connections after their current response.
 ///
 /// Both waits share one grace period; what is left after it is closed.
-async fn drain(
-    running: Running,
-    server: tokio::task::JoinHandle<()>,
-    connections: TaskTracker,
-    grace: Duration,
-) {
+async fn drain(running: Running, grace: Duration) {
     let deadline = tokio::time::Instant::now() + grace;
     running.readiness.start_draining();
     running.stop_accepting.cancel();
     running.gate.close();
-    let _ = server.await;
     running.inbounds.close();
     let delivered = tokio::time::timeout_at(deadline, async {
         running.gate.finished().await;
@@ -233,19 +172,20 @@ async fn drain(
             "grace period over with deliveries still running; ending streams"
         );
     }
-    running.http.shutdown.cancel();
-    connections.close();
-    running.http.websockets.close();
+    let streams = &running.streams;
+    streams.shutdown.cancel();
+    streams.connections.close();
+    streams.websockets.close();
     let finished = tokio::time::timeout_at(deadline, async {
-        connections.wait().await;
-        running.http.websockets.wait().await;
+        streams.connections.wait().await;
+        streams.websockets.wait().await;
     })
     .await;
     match finished {
         Ok(()) => tracing::info!("drained"),
         Err(_) => tracing::warn!(
-            connections = connections.len(),
-            websockets = running.http.websockets.len(),
+            connections = streams.connections.len(),
+            websockets = streams.websockets.len(),
             "grace period over; closing what is left"
         ),
     }

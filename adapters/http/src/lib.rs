@@ -7,6 +7,7 @@ mod body_timeout;
 mod config;
 mod console;
 mod error;
+pub mod inbound;
 mod poll;
 mod publish;
 mod request_body;
