@@ -73,6 +73,16 @@ pub fn content_type_of(event: &CloudEvent) -> Option<&str> {
     }
 }
 
+/// The body of a binary-mode message of `event`: its data's bytes (text as UTF-8), empty
+/// without data.
+pub fn body_of(event: &CloudEvent) -> Bytes {
+    match &event.data {
+        None => Bytes::new(),
+        Some(Data::Json(bytes) | Data::Binary(bytes)) => bytes.clone(),
+        Some(Data::Text(text)) => Bytes::from(text.clone()),
+    }
+}
+
 /// An event's data from a body of `content_type`: JSON for a JSON media type (which must then
 /// be valid JSON), text for a [textual](is_text_media_type) one that is valid UTF-8, bytes
 /// otherwise (and without a content type). An empty body is no data.

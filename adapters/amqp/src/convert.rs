@@ -24,9 +24,9 @@ use bytes::Bytes;
 use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable, LongString};
 
-use switchyard_core::cloudevent::content::{self, Mode, content_type_of, data_from_body};
+use switchyard_core::cloudevent::content::{self, Mode, body_of, content_type_of, data_from_body};
 use switchyard_core::cloudevent::{
-    AttributeSet, CloudEvent, Data, DecodeError, ExtensionValue, SPEC_VERSION, json,
+    AttributeSet, CloudEvent, DecodeError, ExtensionValue, SPEC_VERSION, json,
 };
 
 use crate::config::{AmqpMode, HeaderPrefix};
@@ -156,7 +156,7 @@ pub(crate) fn encode(event: &CloudEvent, options: EncodeOptions) -> Result<Outgo
                 properties =
                     properties.with_content_type(short_string("datacontenttype", content_type)?);
             }
-            data_bytes(event)
+            body_of(event)
         }
         AmqpMode::Structured => {
             properties = properties.with_content_type(STRUCTURED_CONTENT_TYPE.into());
@@ -207,14 +207,6 @@ fn binary_headers(event: &CloudEvent, prefix: HeaderPrefix) -> Result<FieldTable
         put(name, value)?;
     }
     Ok(table)
-}
-
-fn data_bytes(event: &CloudEvent) -> Bytes {
-    match &event.data {
-        None => Bytes::new(),
-        Some(Data::Json(bytes) | Data::Binary(bytes)) => bytes.clone(),
-        Some(Data::Text(text)) => Bytes::from(text.clone()),
-    }
 }
 
 /// Whole seconds since the epoch of an RFC 3339 time; none before 1970 (AMQP timestamps are

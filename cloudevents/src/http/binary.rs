@@ -5,8 +5,8 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use super::super::attributes::AttributeSet;
-use super::super::content::{content_type_of, data_from_body};
-use super::super::model::{CloudEvent, Data, ExtensionValue, SPEC_VERSION};
+use super::super::content::{body_of, content_type_of, data_from_body};
+use super::super::model::{CloudEvent, ExtensionValue, SPEC_VERSION};
 use super::super::validate::{DecodeError, validate_event};
 use super::{PercentDecoding, decode_header_value_with, encode_header_value};
 
@@ -116,11 +116,7 @@ pub fn encode_binary(event: &CloudEvent, headers: &mut HeaderMap) -> Bytes {
     if let Some(value) = content_type_of(event).and_then(|ct| HeaderValue::from_str(ct).ok()) {
         headers.insert(CONTENT_TYPE, value);
     }
-    match &event.data {
-        None => Bytes::new(),
-        Some(Data::Json(bytes) | Data::Binary(bytes)) => bytes.clone(),
-        Some(Data::Text(text)) => Bytes::from(text.clone()),
-    }
+    body_of(event)
 }
 
 fn remove_event_headers(headers: &mut HeaderMap) {

@@ -16,10 +16,9 @@
 //! properties are not read.
 
 use bytes::Bytes;
-use switchyard_core::cloudevent::content::{content_type_of, data_from_body};
+use switchyard_core::cloudevent::content::{body_of, content_type_of, data_from_body};
 use switchyard_core::cloudevent::{
-    AttributeSet, CloudEvent, Data, DecodeError, ExtensionValue, SPEC_VERSION,
-    validate_attribute_name,
+    AttributeSet, CloudEvent, DecodeError, ExtensionValue, SPEC_VERSION, validate_attribute_name,
 };
 
 use super::Encoded;
@@ -82,11 +81,7 @@ pub fn encode(event: &CloudEvent) -> Result<Encoded, EncodeError> {
     if let Some(content_type) = &content_type {
         check_length("datacontenttype", content_type)?;
     }
-    let payload = match &event.data {
-        None => Bytes::new(),
-        Some(Data::Json(bytes) | Data::Binary(bytes)) => bytes.clone(),
-        Some(Data::Text(text)) => Bytes::from(text.clone()),
-    };
+    let payload = body_of(event);
     Ok(Encoded {
         payload,
         content_type,
