@@ -1,0 +1,189 @@
+//! The NATS outbound: a `tower::Service<Event>` that publishes each event on the subject its
+//! template renders and answers only when the server confirmed it: for JetStream, the
+//! stream's PubAck (with `Nats-Msg-Id` = the event's id, so a retried publish inside the
+//! stream's duplicate window is stored once); for core NATS, the server having read it (a
+//! flush). While disconnected, deliveries fail at once as `Unavailable`; an event the binding
+//! or the server cannot take is `Rejected` before anything is sent.
+
+mod subject_template;
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_nats::connection::State;
+use async_nats::header::NATS_MESSAGE_ID;
+use async_nats::{Client, jetstream};
+use futures_util::future::BoxFuture;
+use tokio::sync::watch;
+use tower::Service;
+use tower::util::BoxCloneSyncService;
+
+use switchyard_core::event::Event;
+use switchyard_core::health::ReadinessCheck;
+use switchyard_core::outbound::{Outbound, OutboundContext};
+use switchyard_core::pipeline::Sink;
+use switchyard_core::{BoxError, DeliveryError};
+
+use crate::config::{NatsMode, NatsOutboundConfig};
+use crate::connection::{self, Link};
+use crate::convert::{self, Encoded};
+use crate::error::{EncodeError, rejected, unavailable};
+pub use subject_template::SubjectTemplate;
+
+/// A NATS outbound. Clones share one connection.
+#[derive(Debug, Clone)]
+pub struct NatsOutbound {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    name: String,
+    subject: SubjectTemplate,
+    mode: NatsMode,
+    jetstream: bool,
+    confirm_timeout: Duration,
+    /// The client once the connection task made one (it then connects by itself).
+    client: watch::Receiver<Option<Client>>,
+}
+
+/// A validated NATS outbound, not yet connected (see [`Outbound`]).
+#[derive(Debug)]
+pub struct NatsOutboundPlan {
+    name: String,
+    config: NatsOutboundConfig,
+    subject: SubjectTemplate,
+}
+
+impl NatsOutbound {
+    /// Compiles `config` (errors name keys under `outbounds.NAME`); done once, at `check` time.
+    pub fn build(name: &str, config: &NatsOutboundConfig) -> Result<NatsOutboundPlan, Vec<String>> {
+        let errors = config.validate(&format!("outbounds.{name}"));
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let subject = SubjectTemplate::parse(&config.subject).map_err(|e| vec![e])?;
+        Ok(NatsOutboundPlan {
+            name: name.to_owned(),
+            config: config.clone(),
+            subject,
+        })
+    }
+}
+
+impl Outbound for NatsOutboundPlan {
+    fn start(self: Box<Self>, ctx: OutboundContext) -> Sink {
+        BoxCloneSyncService::new(self.connect(ctx.ready))
+    }
+}
+
+impl NatsOutboundPlan {
+    /// Starts connecting in the background (inside a tokio runtime); `ready` follows the
+    /// connection.
+    pub fn connect(self, ready: ReadinessCheck) -> NatsOutbound {
+        let (sender, client) = watch::channel(None);
+        let link = Link {
+            url: self.config.url.clone(),
+            token: self.config.token.clone(),
+            tls_ca_file: self.config.tls_ca_file.clone(),
+        };
+        let component = format!("outbound {}", self.name);
+        tokio::spawn(async move {
+            match connection::open(&link, &component, ready).await {
+                Ok(opened) => drop(sender.send(Some(opened))),
+                Err(error) => {
+                    tracing::error!(%component, %error, "cannot set up the NATS connection")
+                }
+            }
+        });
+        NatsOutbound {
+            inner: Arc::new(Inner {
+                name: self.name,
+                subject: self.subject,
+                mode: self.config.mode,
+                jetstream: self.config.jetstream,
+                confirm_timeout: Duration::from_millis(self.config.confirm_timeout_ms),
+                client,
+            }),
+        }
+    }
+}
+
+impl Service<Event> for NatsOutbound {
+    type Response = ();
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<(), BoxError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        // Never waits: while disconnected, `call` fails at once instead.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, event: Event) -> Self::Future {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let result = inner.publish(&event).await;
+            let label = match &result {
+                Ok(()) => "confirmed",
+                Err(DeliveryError::Rejected { .. }) => "rejected",
+                Err(DeliveryError::Timeout { .. }) => "timeout",
+                Err(_) => "unavailable",
+            };
+            metrics::counter!("switchyard_outbound_attempts_total", "outbound" => inner.name.clone(), "result" => label)
+                .increment(1);
+            result.map_err(|e| Box::new(e) as BoxError)
+        })
+    }
+}
+
+impl Inner {
+    async fn publish(&self, event: &Event) -> Result<(), DeliveryError> {
+        // Events that can never be published are refused whatever the connection's state.
+        let refuse = |e: EncodeError| rejected(&self.name, &e);
+        let subject = self.subject.render(event).map_err(refuse)?;
+        let Encoded {
+            mut headers,
+            payload,
+        } = convert::encode(&event.cloud, self.mode).map_err(refuse)?;
+        let client = self.connected()?;
+        let max = client.server_info().max_payload;
+        if max > 0 && payload.len() > max {
+            let size = payload.len();
+            return Err(refuse(EncodeError::TooLarge { size, max }));
+        }
+        let confirmed = async {
+            if self.jetstream {
+                headers.insert(NATS_MESSAGE_ID, event.cloud.id.as_str());
+                let context = jetstream::new(client.clone());
+                let ack = context
+                    .publish_with_headers(subject, headers, payload)
+                    .await;
+                ack.map_err(|e| e.to_string())?
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            } else {
+                let sent = client.publish_with_headers(subject, headers, payload).await;
+                sent.map_err(|e| e.to_string())?;
+                client.flush().await.map_err(|e| e.to_string())
+            }
+        };
+        match tokio::time::timeout(self.confirm_timeout, confirmed).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(unavailable(&self.name, reason)),
+            Err(_) => Err(DeliveryError::Timeout {
+                sink: self.name.clone(),
+                timeout: self.confirm_timeout,
+            }),
+        }
+    }
+
+    fn connected(&self) -> Result<Client, DeliveryError> {
+        let client = self.client.borrow().clone();
+        match client {
+            Some(client) if client.connection_state() == State::Connected => Ok(client),
+            _ => Err(unavailable(&self.name, "not connected to the NATS server")),
+        }
+    }
+}
