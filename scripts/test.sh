@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of Switchyard. First brings up what the tests need when it is missing:
 # cargo-nextest, Python's `cloudevents` SDK (interop tests), Chromium (browser tests), and the
-# brokers later adapters test against (RabbitMQ, Mosquitto). Safe to run again and again.
+# brokers the adapters test against (RabbitMQ, Mosquitto, NATS with JetStream). Safe to run
+# again and again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,13 +43,22 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
   wait_port 127.0.0.1 5672 rabbitmq
 fi
 
-# Chromium for the browser test; Python's CloudEvents SDK, paho-mqtt and pika: independent
-# clients on the far side of the interop tests.
+if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
+  need_apt nats-server
+  mkdir -p /var/lib/nats-server
+  log "starting nats-server (JetStream)"
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+    -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server
+  wait_port 127.0.0.1 4222 nats-server
+fi
+
+# Chromium for the browser test; Python's CloudEvents SDK, paho-mqtt, pika and nats-py:
+# independent clients on the far side of the interop tests.
 command -v chromium >/dev/null || need_apt chromium
-python3 -c 'import cloudevents, paho.mqtt, pika' 2>/dev/null || {
-  log "installing python cloudevents, paho-mqtt, pika"
+python3 -c 'import cloudevents, paho.mqtt, pika, nats' 2>/dev/null || {
+  log "installing python cloudevents, paho-mqtt, pika, nats-py"
   python3 -m pip --version >/dev/null 2>&1 || need_apt python3-pip
-  pkgs=('cloudevents>=1.11,<2' 'paho-mqtt>=2,<3' 'pika>=1.3,<2')
+  pkgs=('cloudevents>=1.11,<2' 'paho-mqtt>=2,<3' 'pika>=1.3,<2' 'nats-py>=2.9,<3')
   # Debian's own python3 refuses pip installs (PEP 668) unless told; pyenv's does not need it.
   python3 -m pip install -q "${pkgs[@]}" 2>/dev/null \
     || python3 -m pip install -q --break-system-packages "${pkgs[@]}"

@@ -13,6 +13,7 @@ use switchyard_core::hub::HubConfig;
 use switchyard_http::HttpConfig;
 use switchyard_http::webhook::WebhookConfig;
 use switchyard_mqtt::{MqttInboundConfig, MqttOutboundConfig};
+use switchyard_nats::{NatsInboundConfig, NatsOutboundConfig};
 use switchyard_routes::{OneOrMany, RouteConfig};
 
 pub use load::{ConfigErrors, load, load_default};
@@ -168,6 +169,8 @@ pub enum OutboundConfig {
     Mqtt(MqttOutboundConfig),
     /// AMQP 0-9-1 publishes with publisher confirms (`type: amqp`).
     Amqp(AmqpOutboundConfig),
+    /// NATS publishes, core or JetStream confirmed by the PubAck (`type: nats`).
+    Nats(NatsOutboundConfig),
 }
 
 /// `inbounds.NAME:` a broker source, chosen by `type`, plus what it shares with every inbound.
@@ -188,6 +191,8 @@ pub enum InboundConfig {
     Mqtt(MqttInboundConfig),
     /// An AMQP 0-9-1 queue consumer (`type: amqp`).
     Amqp(AmqpInboundConfig),
+    /// Core NATS subjects or a durable JetStream consumer (`type: nats`).
+    Nats(NatsInboundConfig),
 }
 
 /// The route used when the file has no `routes:`: everything published over HTTP goes to

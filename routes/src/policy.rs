@@ -69,7 +69,11 @@ pub(crate) struct DeliveryPolicy {
 pub(crate) fn is_permanent(err: &BoxError) -> bool {
     matches!(
         DeliveryError::find(err.as_ref()),
-        Some(DeliveryError::Rejected { .. } | DeliveryError::NoRoute { .. })
+        Some(
+            DeliveryError::Rejected { .. }
+                | DeliveryError::NoRoute { .. }
+                | DeliveryError::InvalidTopic { .. }
+        )
     )
 }
 

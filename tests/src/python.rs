@@ -8,6 +8,10 @@ fn script() -> &'static str {
     concat!(env!("CARGO_MANIFEST_DIR"), "/interop/brokers.py")
 }
 
+fn nats_script() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/interop/nats_client.py")
+}
+
 /// A name no other test run uses (topics, queues, exchanges).
 pub fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
@@ -23,14 +27,23 @@ pub fn unique(prefix: &str) -> String {
 /// Runs `brokers.py args…` to completion; panics with its stderr unless it exits 0. Returns
 /// the JSON lines it printed.
 pub fn run(args: &[&str]) -> Vec<serde_json::Value> {
+    run_script(script(), args)
+}
+
+/// Runs `nats_client.py args…` (nats-py) the same way.
+pub fn nats(args: &[&str]) -> Vec<serde_json::Value> {
+    run_script(nats_script(), args)
+}
+
+fn run_script(script: &str, args: &[&str]) -> Vec<serde_json::Value> {
     let out = Command::new("python3")
-        .arg(script())
+        .arg(script)
         .args(args)
         .output()
         .expect("python3 runs");
     assert!(
         out.status.success(),
-        "brokers.py {args:?} failed ({}): {} (scripts/test.sh installs paho-mqtt and pika)",
+        "{script} {args:?} failed ({}): {} (scripts/test.sh installs paho-mqtt, pika and nats-py)",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );

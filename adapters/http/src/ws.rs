@@ -270,7 +270,11 @@ fn close_for_delivery(err: &BoxError) -> (u16, String) {
             DeliveryError::Overloaded | DeliveryError::Unavailable { .. } | DeliveryError::Hub(_),
         ) => close_code::AGAIN,
         Some(DeliveryError::ShuttingDown) => close_code::AWAY,
-        Some(DeliveryError::NoRoute { .. } | DeliveryError::Rejected { .. }) => close_code::POLICY,
+        Some(
+            DeliveryError::NoRoute { .. }
+            | DeliveryError::Rejected { .. }
+            | DeliveryError::InvalidTopic { .. },
+        ) => close_code::POLICY,
         Some(DeliveryError::Timeout { .. }) | None => close_code::ERROR,
     };
     (code, short(err.to_string()))

@@ -29,10 +29,12 @@ pub(crate) fn unavailable(sink: &str, reason: impl Into<String>) -> DeliveryErro
     }
 }
 
-/// The outbound `sink` can never publish this event.
+/// The outbound `sink` can never publish this event: its topic has no subject (a bad request
+/// for a publisher), or the binding or the server cannot carry it.
 pub(crate) fn rejected(sink: &str, error: &EncodeError) -> DeliveryError {
-    DeliveryError::Rejected {
-        sink: sink.to_owned(),
-        reason: error.to_string(),
+    let (sink, reason) = (sink.to_owned(), error.to_string());
+    match error {
+        EncodeError::Subject(_) => DeliveryError::InvalidTopic { sink, reason },
+        _ => DeliveryError::Rejected { sink, reason },
     }
 }

@@ -126,7 +126,9 @@ impl Service<Event> for NatsOutbound {
             let result = inner.publish(&event).await;
             let label = match &result {
                 Ok(()) => "confirmed",
-                Err(DeliveryError::Rejected { .. }) => "rejected",
+                Err(DeliveryError::Rejected { .. } | DeliveryError::InvalidTopic { .. }) => {
+                    "rejected"
+                }
                 Err(DeliveryError::Timeout { .. }) => "timeout",
                 Err(_) => "unavailable",
             };

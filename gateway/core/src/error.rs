@@ -29,6 +29,10 @@ pub enum DeliveryError {
     /// A sink refused the event for good; retrying will not help.
     #[error("sink `{sink}` rejected the event: {reason}")]
     Rejected { sink: String, reason: String },
+    /// The sink's protocol cannot address the event's topic (a level a NATS subject cannot
+    /// hold): refused for good, and for a publisher a bad request naming the level.
+    #[error("sink `{sink}` cannot publish to this topic: {reason}")]
+    InvalidTopic { sink: String, reason: String },
     /// The hub could not take the event.
     #[error(transparent)]
     Hub(#[from] crate::hub::HubError),

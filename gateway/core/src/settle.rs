@@ -40,9 +40,11 @@ pub fn settle(result: &Result<Delivered, BoxError>) -> Settlement {
     };
     let reason = err.to_string();
     match DeliveryError::find(err.as_ref()) {
-        Some(DeliveryError::NoRoute { .. } | DeliveryError::Rejected { .. }) => {
-            Settlement::DeadLetter { reason }
-        }
+        Some(
+            DeliveryError::NoRoute { .. }
+            | DeliveryError::Rejected { .. }
+            | DeliveryError::InvalidTopic { .. },
+        ) => Settlement::DeadLetter { reason },
         Some(DeliveryError::Unavailable { retry_after, .. }) => Settlement::Retry {
             after: retry_after.unwrap_or(Duration::from_secs(1)),
             reason,

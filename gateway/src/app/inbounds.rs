@@ -4,6 +4,7 @@
 use switchyard_amqp::inbound::AmqpInbound;
 use switchyard_core::inbound::Inbound;
 use switchyard_mqtt::inbound::MqttInbound;
+use switchyard_nats::NatsInbound;
 
 use crate::config::InboundConfig;
 
@@ -12,6 +13,7 @@ pub(super) fn build(name: &str, kind: &InboundConfig) -> Result<Box<dyn Inbound>
     match kind {
         InboundConfig::Mqtt(cfg) => boxed(MqttInbound::build(name, cfg)),
         InboundConfig::Amqp(cfg) => boxed(AmqpInbound::build(name, cfg)),
+        InboundConfig::Nats(cfg) => boxed(NatsInbound::build(name, cfg)),
     }
 }
 

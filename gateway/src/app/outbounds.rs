@@ -5,6 +5,7 @@ use switchyard_amqp::AmqpOutbound;
 use switchyard_core::outbound::Outbound;
 use switchyard_http::webhook::Webhook;
 use switchyard_mqtt::MqttOutbound;
+use switchyard_nats::NatsOutbound;
 
 use crate::config::OutboundConfig;
 
@@ -14,6 +15,7 @@ pub(super) fn build(name: &str, kind: &OutboundConfig) -> Result<Box<dyn Outboun
         OutboundConfig::Webhook(cfg) => boxed(Webhook::build(name, cfg)),
         OutboundConfig::Mqtt(cfg) => boxed(MqttOutbound::build(name, cfg)),
         OutboundConfig::Amqp(cfg) => boxed(AmqpOutbound::build(name, cfg)),
+        OutboundConfig::Nats(cfg) => boxed(NatsOutbound::build(name, cfg)),
     }
 }
 
