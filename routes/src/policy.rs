@@ -73,6 +73,7 @@ pub(crate) fn is_permanent(err: &BoxError) -> bool {
             DeliveryError::Rejected { .. }
                 | DeliveryError::NoRoute { .. }
                 | DeliveryError::InvalidTopic { .. }
+                | DeliveryError::TooLarge { .. }
         )
     )
 }

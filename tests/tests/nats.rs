@@ -206,3 +206,27 @@ fn ce_id(received: &switchyard_e2e::receiver::Received) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+#[tokio::test]
+async fn an_event_over_the_servers_max_payload_is_413_and_the_link_stays_up() {
+    let stream = unique("it-big");
+    python::nats(&["js-setup", &stream, &format!("{stream}.>")]);
+    let yaml = format!(
+        "outbounds:\n  js: {{ type: nats, url: \"{NATS}\", jetstream: true, mode: structured }}\nroutes:\n  - {{ name: r, to: js }}\n"
+    );
+    let gw = Gateway::start_with(Some(&yaml));
+    ready(&gw).await;
+    // 900 kB of bytes become 1.2 MB of data_base64 in structured mode: over the default 1 MiB.
+    let url = gw.url(&format!("/topics/{stream}/big"));
+    let res = post(
+        &url,
+        &[("content-type", "application/octet-stream")],
+        vec![7u8; 900_000],
+    )
+    .await;
+    assert_eq!(res.status, 413, "{}", res.text());
+    assert_eq!(res.json()["error"], "too_large_for_sink");
+    let res = post(&url, &[("content-type", "text/plain")], "small").await;
+    assert_eq!(res.status, 200, "the connection survived: {}", res.text());
+    python::nats(&["js-delete", &stream]);
+}

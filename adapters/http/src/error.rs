@@ -93,6 +93,9 @@ impl ApiError {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "rejected", message)
             }
             Some(DeliveryError::InvalidTopic { .. }) => Self::bad_request("invalid_topic", message),
+            Some(DeliveryError::TooLarge { .. }) => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large_for_sink", message)
+            }
             Some(DeliveryError::Hub(_)) => unavailable(message).retry_after(Duration::from_secs(5)),
             Some(DeliveryError::ShuttingDown) => {
                 let mut api = Self::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message)

@@ -273,7 +273,8 @@ fn close_for_delivery(err: &BoxError) -> (u16, String) {
         Some(
             DeliveryError::NoRoute { .. }
             | DeliveryError::Rejected { .. }
-            | DeliveryError::InvalidTopic { .. },
+            | DeliveryError::InvalidTopic { .. }
+            | DeliveryError::TooLarge { .. },
         ) => close_code::POLICY,
         Some(DeliveryError::Timeout { .. }) | None => close_code::ERROR,
     };

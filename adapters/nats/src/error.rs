@@ -35,6 +35,7 @@ pub(crate) fn rejected(sink: &str, error: &EncodeError) -> DeliveryError {
     let (sink, reason) = (sink.to_owned(), error.to_string());
     match error {
         EncodeError::Subject(_) => DeliveryError::InvalidTopic { sink, reason },
+        EncodeError::TooLarge { .. } => DeliveryError::TooLarge { sink, reason },
         _ => DeliveryError::Rejected { sink, reason },
     }
 }

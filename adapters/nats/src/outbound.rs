@@ -126,9 +126,11 @@ impl Service<Event> for NatsOutbound {
             let result = inner.publish(&event).await;
             let label = match &result {
                 Ok(()) => "confirmed",
-                Err(DeliveryError::Rejected { .. } | DeliveryError::InvalidTopic { .. }) => {
-                    "rejected"
-                }
+                Err(
+                    DeliveryError::Rejected { .. }
+                    | DeliveryError::InvalidTopic { .. }
+                    | DeliveryError::TooLarge { .. },
+                ) => "rejected",
                 Err(DeliveryError::Timeout { .. }) => "timeout",
                 Err(_) => "unavailable",
             };
@@ -137,6 +139,23 @@ impl Service<Event> for NatsOutbound {
             result.map_err(|e| Box::new(e) as BoxError)
         })
     }
+}
+
+/// What the server counts against `max_payload`: the payload and the header block
+/// (`NATS/1.0\r\n`, a `name: value\r\n` line per header, and the blank line).
+fn message_size(headers: &async_nats::HeaderMap, payload: &[u8]) -> usize {
+    let lines: usize = headers
+        .iter()
+        .map(|(name, values)| {
+            let name: &str = name.as_ref();
+            values
+                .iter()
+                .map(|v| name.len() + v.as_str().len() + 4)
+                .sum::<usize>()
+        })
+        .sum();
+    let block = if headers.is_empty() { 0 } else { 12 + lines };
+    payload.len() + block
 }
 
 impl Inner {
@@ -149,9 +168,11 @@ impl Inner {
             payload,
         } = convert::encode(&event.cloud, self.mode).map_err(refuse)?;
         let client = self.connected()?;
-        let max = client.server_info().max_payload;
-        if max > 0 && payload.len() > max {
-            let size = payload.len();
+        let (max, size) = (
+            client.server_info().max_payload,
+            message_size(&headers, &payload),
+        );
+        if max > 0 && size > max {
             return Err(refuse(EncodeError::TooLarge { size, max }));
         }
         let confirmed = async {

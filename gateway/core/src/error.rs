@@ -33,6 +33,10 @@ pub enum DeliveryError {
     /// hold): refused for good, and for a publisher a bad request naming the level.
     #[error("sink `{sink}` cannot publish to this topic: {reason}")]
     InvalidTopic { sink: String, reason: String },
+    /// Larger than the sink's peer takes (a NATS server's `max_payload`): refused for good, and
+    /// for a publisher 413.
+    #[error("sink `{sink}` cannot take an event this large: {reason}")]
+    TooLarge { sink: String, reason: String },
     /// The hub could not take the event.
     #[error(transparent)]
     Hub(#[from] crate::hub::HubError),

@@ -43,7 +43,8 @@ pub fn settle(result: &Result<Delivered, BoxError>) -> Settlement {
         Some(
             DeliveryError::NoRoute { .. }
             | DeliveryError::Rejected { .. }
-            | DeliveryError::InvalidTopic { .. },
+            | DeliveryError::InvalidTopic { .. }
+            | DeliveryError::TooLarge { .. },
         ) => Settlement::DeadLetter { reason },
         Some(DeliveryError::Unavailable { retry_after, .. }) => Settlement::Retry {
             after: retry_after.unwrap_or(Duration::from_secs(1)),

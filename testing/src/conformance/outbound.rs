@@ -105,7 +105,11 @@ async fn refuses_what_its_binding_cannot_carry(fixture: &mut impl OutboundFixtur
     assert!(
         matches!(
             kind(&error),
-            Some(DeliveryError::Rejected { .. } | DeliveryError::InvalidTopic { .. })
+            Some(
+                DeliveryError::Rejected { .. }
+                    | DeliveryError::InvalidTopic { .. }
+                    | DeliveryError::TooLarge { .. }
+            )
         ),
         "an event the binding cannot carry must be refused for good, got: {error}"
     );

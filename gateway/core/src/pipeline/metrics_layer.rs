@@ -71,6 +71,7 @@ pub(crate) fn outcome_of(err: &(dyn std::error::Error + 'static)) -> &'static st
         Some(DeliveryError::Timeout { .. }) => "timeout",
         Some(DeliveryError::Rejected { .. }) => "rejected",
         Some(DeliveryError::InvalidTopic { .. }) => "invalid_topic",
+        Some(DeliveryError::TooLarge { .. }) => "too_large",
         Some(DeliveryError::Hub(_)) => "hub_full",
         Some(DeliveryError::ShuttingDown) => "shutting_down",
         None => "failed",
