@@ -1,4 +1,5 @@
-//! Broker faults for the fault tests: restart or kill RabbitMQ and Mosquitto on this machine.
+//! Broker faults for the fault tests: restart or kill RabbitMQ, Mosquitto and nats-server on
+//! this machine.
 //! Only the fault tests use these, and they run alone (see scripts/test.sh), since every other
 //! broker test would see the fault too.
 //!
@@ -74,4 +75,22 @@ pub async fn restart_mosquitto() {
         "start mosquitto"
     );
     wait_port(1883, true, "mosquitto up").await;
+}
+
+/// Stops nats-server (SIGTERM; JetStream's file store survives) and starts it again the way
+/// the machine starts it.
+pub async fn restart_nats() {
+    assert!(
+        sh("start-stop-daemon --stop --oknodo --retry 10 --exec /usr/sbin/nats-server").await,
+        "stop nats-server"
+    );
+    wait_port(4222, false, "nats-server down").await;
+    assert!(
+        sh(
+            "mkdir -p /var/lib/nats-server; start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server"
+        )
+        .await,
+        "start nats-server"
+    );
+    wait_port(4222, true, "nats-server up").await;
 }

@@ -2,8 +2,8 @@
 //! that counts every (`source`, `id`). Verdict: nothing a publisher saw acknowledged is
 //! missing; duplicates are counted, and bounded by the in-flight window.
 //!
-//! These restart the machine's RabbitMQ and Mosquitto, so they run alone, after every other
-//! test (`scripts/test.sh` runs this binary in a second pass with one thread).
+//! These restart the machine's RabbitMQ, Mosquitto and nats-server, so they run alone, after
+//! every other test (`scripts/test.sh` runs this binary in a second pass with one thread).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use switchyard_e2e::{Gateway, brokers, eventually};
 const N: usize = 1000;
 const MQTT: &str = "mqtt://127.0.0.1:1883";
 const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+const NATS: &str = "nats://127.0.0.1:4222";
 
 /// What arrived, per id.
 struct Verdict {
@@ -165,6 +166,44 @@ async fn mosquitto_restart_mid_stream_loses_nothing() {
     );
 }
 
+/// Eight publishers POSTing `N` events in all to `topic`, each keeping only the ids answered
+/// 200; a 503 (the broker away) makes it wait for `/readyz` and send the same event again, as
+/// a real publisher would. Returns them and the count confirmed so far.
+fn confirmed_publishers(
+    base: String,
+    topic: &'static str,
+) -> (Vec<tokio::task::JoinHandle<Vec<String>>>, Arc<AtomicUsize>) {
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let publishers = (0..8)
+        .map(|p| {
+            let (base, accepted) = (base.clone(), accepted.clone());
+            tokio::spawn(async move {
+                let mut ok = Vec::new();
+                let mut i = 0;
+                while ok.len() < N / 8 {
+                    let id = format!("p{p}-{i}");
+                    let body = serde_json::json!({"specversion":"1.0","id":id,"source":"/faults","type":"t"}).to_string();
+                    let res = switchyard_e2e::client::post(&format!("{base}/topics/{topic}"), &[("content-type", "application/cloudevents+json")], body).await;
+                    if res.status == 200 {
+                        ok.push(id);
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                        i += 1;
+                    } else {
+                        assert_eq!(res.status, 503, "{}", res.text());
+                        eventually(Duration::from_secs(90), "the broker connection back", || {
+                            let url = format!("{base}/readyz");
+                            async move { (get(&url, &[]).await.status == 200).then_some(()) }
+                        })
+                        .await;
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    (publishers, accepted)
+}
+
 /// HTTP → AMQP with publisher confirms while RabbitMQ restarts: every 200 is in the queue.
 async fn http_to_amqp_across_a_rabbitmq_fault(kill: bool) {
     let exchange = unique("faults-x");
@@ -178,37 +217,7 @@ async fn http_to_amqp_across_a_rabbitmq_fault(kill: bool) {
     );
     let gw = Gateway::start_with(Some(&yaml));
     ready(&gw).await;
-    let base = gw.url("");
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let publishers: Vec<_> = (0..8)
-        .map(|p| {
-            let (base, accepted) = (base.clone(), accepted.clone());
-            tokio::spawn(async move {
-                let mut ok = Vec::new();
-                let mut i = 0;
-                while ok.len() < N / 8 {
-                    let id = format!("p{p}-{i}");
-                    let body = serde_json::json!({"specversion":"1.0","id":id,"source":"/faults","type":"t"}).to_string();
-                    let res = switchyard_e2e::client::post(&format!("{base}/topics/t"), &[("content-type", "application/cloudevents+json")], body).await;
-                    if res.status == 200 {
-                        ok.push(id);
-                        accepted.fetch_add(1, Ordering::Relaxed);
-                        i += 1;
-                    } else {
-                        // 503 while the broker is away: a real publisher retries the same event,
-                        // here once the gateway reports the broker connection back.
-                        assert_eq!(res.status, 503, "{}", res.text());
-                        eventually(Duration::from_secs(90), "the broker connection back", || {
-                            let url = format!("{base}/readyz");
-                            async move { (get(&url, &[]).await.status == 200).then_some(()) }
-                        })
-                        .await;
-                    }
-                }
-                ok
-            })
-        })
-        .collect();
+    let (publishers, accepted) = confirmed_publishers(gw.url(""), "t");
     eventually(Duration::from_secs(30), "a third confirmed", || {
         let accepted = accepted.clone();
         async move { (accepted.load(Ordering::Relaxed) > N / 3).then_some(()) }
@@ -283,4 +292,76 @@ async fn switchyard_sigkill_mid_stream_loses_nothing() {
     );
     drop(gw);
     python::run(&["amqp-delete", "", &queue]);
+}
+
+/// HTTP → NATS JetStream (2xx only after the PubAck) while nats-server restarts: every 200 is
+/// in the stream, once (`Nats-Msg-Id` deduplicates a publish retried after a lost PubAck).
+#[tokio::test]
+async fn nats_restart_mid_stream_loses_no_confirmed_publish() {
+    let stream = unique("faults-js");
+    python::nats(&["js-setup", &stream, &format!("{stream}.>")]);
+    let yaml = format!(
+        "outbounds:\n  js: {{ type: nats, url: \"{NATS}\", subject: \"{stream}.events\", jetstream: true }}\nhttp: {{ header_read_timeout_ms: 1000 }}\nroutes:\n  - {{ name: r, to: js }}\n"
+    );
+    let gw = Gateway::start_with(Some(&yaml));
+    ready(&gw).await;
+    let (publishers, accepted) = confirmed_publishers(gw.url(""), "t");
+    eventually(Duration::from_secs(30), "a third confirmed", || {
+        let accepted = accepted.clone();
+        async move { (accepted.load(Ordering::Relaxed) > N / 3).then_some(()) }
+    })
+    .await;
+    brokers::restart_nats().await;
+    let mut acked = Vec::new();
+    for p in publishers {
+        acked.extend(p.await.expect("publisher"));
+    }
+    let stored: Vec<String> = python::nats(&["js-get", &stream, &(2 * N).to_string(), "5"])
+        .iter()
+        .map(|m| m["headers"]["ce-id"].as_str().expect("id").to_owned())
+        .collect();
+    report("nats restart", &verdict(&acked, &stored), acked.len(), 8);
+    python::nats(&["js-delete", &stream]);
+}
+
+/// A JetStream consumer delivering to a webhook while nats-server restarts: every message the
+/// stream holds reaches the webhook (unacked ones are redelivered), duplicates bounded by the
+/// messages in flight.
+#[tokio::test]
+async fn nats_restart_under_a_jetstream_consumer_loses_nothing() {
+    let stream = unique("faults-js-in");
+    python::nats(&["js-setup", &stream, &format!("{stream}.>"), "gateway"]);
+    python::nats(&[
+        "pub",
+        &format!("{stream}.jobs"),
+        &N.to_string(),
+        "binary",
+        "js",
+    ]);
+    let hook = Receiver::start_slow(Duration::from_millis(5)).await;
+    let yaml = format!(
+        "inbounds:\n  jobs: {{ type: nats, url: \"{NATS}\", jetstream: {{ stream: \"{stream}\", durable: gateway }}, inflight: 20 }}\noutbounds:\n  hook: {{ type: webhook, url: \"{}\" }}\nroutes:\n  - {{ name: r, from: jobs, to: hook }}\n",
+        hook.url()
+    );
+    let gw = Gateway::start_with(Some(&yaml));
+    eventually(Duration::from_secs(30), "a third delivered", || async {
+        (distinct(&delivered_ids(&hook)) > N / 3).then_some(())
+    })
+    .await;
+    brokers::restart_nats().await;
+    let expected: Vec<String> = (0..N).map(|n| format!("py-{n}")).collect();
+    eventually(
+        Duration::from_secs(90),
+        "every stored message delivered",
+        || async { (distinct(&delivered_ids(&hook)) >= N).then_some(()) },
+    )
+    .await;
+    report(
+        "nats restart (consumer)",
+        &verdict(&expected, &delivered_ids(&hook)),
+        N,
+        100,
+    );
+    drop(gw);
+    python::nats(&["js-delete", &stream]);
 }
