@@ -72,6 +72,7 @@ struct Running {
 
 /// Builds the gateway from a checked `config`, serves until SIGTERM or SIGINT, then drains.
 pub async fn run(config: Config, metrics: PrometheusHandle) -> anyhow::Result<()> {
+    preflight(&config).await?;
     let running = start(&config)?;
     let admin_routes = admin::router(running.readiness.clone(), running.hub.clone(), metrics);
     let (accepting, streams) = (&running.stop_accepting, &running.streams);
@@ -140,6 +141,23 @@ fn start(config: &Config) -> anyhow::Result<Running> {
         inbounds,
         streams: Streams::default(),
     })
+}
+
+/// Every inbound's [`Inbound::preflight`]: what must exist on a peer before the gateway starts.
+async fn preflight(config: &Config) -> anyhow::Result<()> {
+    let mut errors = Vec::new();
+    for (name, entry) in &config.inbounds {
+        let inbound = self::inbounds::build(name, &entry.kind)
+            .map_err(|e| anyhow::anyhow!("inbounds:\n{}", ConfigErrors(e)))?;
+        if let Err(found) = inbound.preflight().await {
+            errors.extend(found);
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!("inbounds:\n{}", ConfigErrors(errors)))
+    }
 }
 
 /// The ordered drain. A publish answered 200 was handed to every subscriber connected at that

@@ -230,3 +230,44 @@ async fn an_event_over_the_servers_max_payload_is_413_and_the_link_stays_up() {
     assert_eq!(res.status, 200, "the connection survived: {}", res.text());
     python::nats(&["js-delete", &stream]);
 }
+
+/// Starts the binary with `yaml` and waits for it to exit; its status and stderr.
+fn start_refused(yaml: &str) -> (Option<i32>, String) {
+    let path = std::env::temp_dir().join(format!("{}.yaml", unique("sy-nats")));
+    std::fs::write(&path, yaml).expect("write the config");
+    let out = std::process::Command::new(switchyard_e2e::gateway::binary())
+        .arg("--config")
+        .arg(&path)
+        .env("SWITCHYARD_HTTP_LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("run the gateway");
+    let _ = std::fs::remove_file(&path);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_jetstream_inbound_whose_stream_or_consumer_is_missing_is_refused_at_startup() {
+    let stream = unique("it-missing");
+    let yaml = |stream: &str| {
+        format!(
+            "inbounds:\n  jobs: {{ type: nats, url: \"{NATS}\", jetstream: {{ stream: \"{stream}\", durable: gateway }} }}\nroutes:\n  - {{ name: r, from: jobs, to: hub }}\n"
+        )
+    };
+    let (code, stderr) = start_refused(&yaml(&stream));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("inbounds.jobs.jetstream.stream"),
+        "{stderr}"
+    );
+    python::nats(&["js-setup", &stream, &format!("{stream}.>")]);
+    let (code, stderr) = start_refused(&yaml(&stream));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("inbounds.jobs.jetstream.durable"),
+        "{stderr}"
+    );
+    python::nats(&["js-delete", &stream]);
+}

@@ -11,6 +11,9 @@ use switchyard_core::health::ReadinessCheck;
 use switchyard_core::retry::RetryPolicy;
 use switchyard_core::secret::Secret;
 
+/// Longest a startup check waits for the server.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Forever, from 100 ms doubling up to 10 s.
 const RECONNECT: RetryPolicy = RetryPolicy::new(None, 100, 10_000);
 
@@ -31,7 +34,7 @@ pub(crate) async fn open(
 ) -> Result<Client, async_nats::ConnectError> {
     ready.set(false);
     let name = component.to_owned();
-    let mut options = ConnectOptions::new()
+    let options = ConnectOptions::new()
         .name(format!("switchyard {component}"))
         .retry_on_initial_connect()
         .max_reconnects(None)
@@ -40,13 +43,34 @@ pub(crate) async fn open(
             let (ready, name) = (ready.clone(), name.clone());
             async move { on_event(&event, &ready, &name) }
         });
+    credentials(options, link).connect(link.url.expose()).await
+}
+
+/// The link's token and TLS trust, on `options`.
+fn credentials(mut options: ConnectOptions, link: &Link) -> ConnectOptions {
     if let Some(token) = &link.token {
         options = options.token(token.expose().to_owned());
     }
     if let Some(ca) = &link.tls_ca_file {
         options = options.add_root_certificates(ca.into()).require_tls(true);
     }
-    options.connect(link.url.expose()).await
+    options
+}
+
+/// A one-off connection for a check, or `None` when the server cannot be reached within a
+/// few seconds.
+pub(crate) async fn probe(link: &Link) -> Option<Client> {
+    let connect = credentials(ConnectOptions::new(), link)
+        .connection_timeout(PROBE_TIMEOUT)
+        .connect(link.url.expose());
+    match tokio::time::timeout(PROBE_TIMEOUT, connect).await {
+        Ok(Ok(client)) => Some(client),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "NATS not reachable for the startup check; it is retried when running");
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 /// The wait before reconnect attempt `attempts` (async-nats counts from 1 after each loss).

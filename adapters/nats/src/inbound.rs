@@ -41,6 +41,8 @@ const MAX_NAK_DELAY: Duration = Duration::from_secs(60);
 /// A validated NATS inbound: the only way to run one (see [`Inbound`]).
 #[derive(Debug)]
 pub struct NatsInbound {
+    /// Where its settings sit (`inbounds.NAME`), for errors.
+    path: String,
     config: NatsInboundConfig,
     wrapper: Wrapper,
     retry: RetryPolicy,
@@ -60,6 +62,7 @@ impl NatsInbound {
                 .collect::<Vec<_>>()
         })?;
         Ok(Self {
+            path: format!("inbounds.{name}"),
             config: config.clone(),
             wrapper,
             retry: config.retry.resolve(INBOUND_RETRY),
@@ -71,6 +74,26 @@ impl Inbound for NatsInbound {
     fn run(self: Box<Self>, ctx: InboundContext) -> BoxFuture<'static, ()> {
         Box::pin(run(*self, ctx))
     }
+
+    /// A JetStream inbound's stream and durable consumer must exist.
+    fn preflight(&self) -> BoxFuture<'_, Result<(), Vec<String>>> {
+        Box::pin(async {
+            match &self.config.jetstream {
+                None => Ok(()),
+                Some(js) => jetstream::preflight(&self.link(), js, &self.path).await,
+            }
+        })
+    }
+}
+
+impl NatsInbound {
+    fn link(&self) -> Link {
+        Link {
+            url: self.config.url.clone(),
+            token: self.config.token.clone(),
+            tls_ca_file: self.config.tls_ca_file.clone(),
+        }
+    }
 }
 
 async fn run(inbound: NatsInbound, ctx: InboundContext) {
@@ -81,16 +104,13 @@ async fn run(inbound: NatsInbound, ctx: InboundContext) {
         ready,
         shutdown,
     } = ctx;
+    let link = inbound.link();
     let NatsInbound {
         config,
         wrapper,
         retry,
+        ..
     } = inbound;
-    let link = Link {
-        url: config.url.clone(),
-        token: config.token.clone(),
-        tls_ca_file: config.tls_ca_file.clone(),
-    };
     let client = match connection::open(&link, &format!("inbound {name}"), ready.clone()).await {
         Ok(client) => client,
         Err(error) => {

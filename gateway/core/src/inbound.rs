@@ -34,4 +34,12 @@ pub struct InboundContext {
 pub trait Inbound: Send + 'static {
     /// Runs until `ctx.shutdown` is cancelled and the deliveries under way are settled.
     fn run(self: Box<Self>, ctx: InboundContext) -> BoxFuture<'static, ()>;
+
+    /// Checks, before the gateway starts, what the inbound needs to exist on its peer (a
+    /// JetStream stream and durable consumer); errors name the setting, and the gateway
+    /// refuses to start. Only the peer's answer counts: a peer that cannot be reached now is
+    /// not an error here (the inbound reconnects, and readiness says so).
+    fn preflight(&self) -> BoxFuture<'_, Result<(), Vec<String>>> {
+        Box::pin(async { Ok(()) })
+    }
 }

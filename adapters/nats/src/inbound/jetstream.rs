@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::Client;
-use async_nats::jetstream::{self, consumer::pull};
+use async_nats::jetstream::context::{ConsumerInfoErrorKind, GetStreamErrorKind};
+use async_nats::jetstream::{self, ErrorCode, consumer::pull};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -17,6 +18,7 @@ use switchyard_core::retry::RetryPolicy;
 use super::Tasks;
 use super::delivery::{Delivery, Stream};
 use crate::config::JetStreamConsumer;
+use crate::connection::{self, Link};
 
 /// Between attempts to find the stream and consumer or to reopen the pull.
 const REOPEN: RetryPolicy = RetryPolicy::new(None, 200, 10_000);
@@ -51,6 +53,43 @@ pub(super) async fn consume(
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(delay) => {}
         }
+    }
+}
+
+/// Before the gateway starts: the stream and the durable consumer must exist. What the
+/// server answers decides; a server that cannot be reached within a few seconds is not an
+/// error here (`consume` retries, readiness says why).
+pub(super) async fn preflight(
+    link: &Link,
+    js: &JetStreamConsumer,
+    path: &str,
+) -> Result<(), Vec<String>> {
+    let Some(client) = connection::probe(link).await else {
+        return Ok(());
+    };
+    let context = jetstream::new(client);
+    let stream = match context.get_stream(&js.stream).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            return match e.kind() {
+                GetStreamErrorKind::JetStream(error)
+                    if error.error_code() == ErrorCode::STREAM_NOT_FOUND =>
+                {
+                    Err(vec![format!(
+                        "{path}.jetstream.stream: the server has no stream `{}`",
+                        js.stream
+                    )])
+                }
+                _ => Ok(()),
+            };
+        }
+    };
+    match stream.consumer_info(&js.durable).await {
+        Err(e) if matches!(e.kind(), ConsumerInfoErrorKind::NotFound) => Err(vec![format!(
+            "{path}.jetstream.durable: stream `{}` has no consumer `{}`",
+            js.stream, js.durable
+        )]),
+        _ => Ok(()),
     }
 }
 
