@@ -166,7 +166,13 @@ impl Tasks {
         &mut self,
         shutdown: &CancellationToken,
     ) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        while self.set.try_join_next().is_some() {}
+        while let Some(joined) = self.set.try_join_next() {
+            if let Err(e) = joined
+                && e.is_panic()
+            {
+                tracing::error!(error = %e, "a NATS delivery panicked; the message is left unacknowledged");
+            }
+        }
         tokio::select! {
             () = shutdown.cancelled() => None,
             permit = self.permits.clone().acquire_owned() => permit.ok(),
