@@ -2,6 +2,7 @@
 //! listeners, then the drain. [`check`] validates everything without opening a socket or a
 //! broker connection, which is what `switchyard check` runs; [`run`] builds and serves.
 
+mod hub;
 mod inbounds;
 mod listeners;
 mod outbounds;
@@ -17,7 +18,7 @@ use tokio_util::task::TaskTracker;
 use switchyard_core::health::Readiness;
 use switchyard_core::hub::Hub;
 use switchyard_core::inbound::{Inbound, InboundContext};
-use switchyard_core::pipeline::{self, DrainGate, Pipeline, PipelineLimits};
+use switchyard_core::pipeline::{self, DrainGate, Pipeline, PipelineLimits, Sink};
 use switchyard_http::inbound::Streams;
 use switchyard_routes::{RouteTable, Router};
 
@@ -31,7 +32,7 @@ pub const HUB_SINK: &str = "hub";
 
 /// Every error in `config` that can be found without I/O, each naming its key.
 pub fn check(config: &Config) -> Result<(), ConfigErrors> {
-    let mut errors = Vec::new();
+    let mut errors = hub::check(config);
     let hub = Hub::new((&config.hub).into());
     let placeholders = sinks::placeholders(config, &hub, &mut errors);
     sinks::check_inbounds(config, &placeholders, &mut errors);
@@ -73,7 +74,9 @@ struct Running {
 /// Builds the gateway from a checked `config`, serves until SIGTERM or SIGINT, then drains.
 pub async fn run(config: Config, metrics: PrometheusHandle) -> anyhow::Result<()> {
     preflight(&config).await?;
-    let running = start(&config)?;
+    let readiness = Readiness::default();
+    let (hub, hub_sink) = hub::start(&config, &readiness).await?;
+    let running = start(&config, hub, hub_sink, readiness)?;
     let admin_routes = admin::router(running.readiness.clone(), running.hub.clone(), metrics);
     let (accepting, streams) = (&running.stop_accepting, &running.streams);
     let http = listeners::http(&config, &running.hub, admin_routes, accepting, streams).await?;
@@ -93,10 +96,13 @@ pub async fn run(config: Config, metrics: PrometheusHandle) -> anyhow::Result<()
 }
 
 /// Connects the outbounds, compiles the routes, builds the pipeline, starts the inbounds.
-fn start(config: &Config) -> anyhow::Result<Running> {
-    let readiness = Readiness::default();
-    let hub = Hub::new((&config.hub).into());
-    let sinks = sinks::connect(config, &hub, &readiness)
+fn start(
+    config: &Config,
+    hub: Hub,
+    hub_sink: Sink,
+    readiness: Readiness,
+) -> anyhow::Result<Running> {
+    let sinks = sinks::connect(config, hub_sink, &readiness)
         .map_err(|e| anyhow::anyhow!("outbounds:\n{}", ConfigErrors(e)))?;
     let table = RouteTable::compile(&config.routes, &sinks, &inbound_names(config))
         .map_err(|e| anyhow::anyhow!("routes:\n{}", ConfigErrors(e)))?;

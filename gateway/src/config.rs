@@ -13,7 +13,7 @@ use switchyard_core::hub::HubConfig;
 use switchyard_http::HttpConfig;
 use switchyard_http::webhook::WebhookConfig;
 use switchyard_mqtt::{MqttInboundConfig, MqttOutboundConfig};
-use switchyard_nats::{NatsInboundConfig, NatsOutboundConfig};
+use switchyard_nats::{NatsBackplaneConfig, NatsInboundConfig, NatsOutboundConfig};
 use switchyard_routes::{OneOrMany, RouteConfig};
 
 pub use load::{ConfigErrors, load, load_default};
@@ -100,6 +100,18 @@ pub struct HubSettings {
     /// Polling consumer groups (`?group=` on a poll) whose cursors are kept; at the limit the
     /// least recently polled 1 % are forgotten and restart at the present. Default 10 000.
     pub max_poll_groups: usize,
+    /// Many gateways as one: publishes into the hub go to a NATS JetStream stream, and every
+    /// gateway's subscribers are fed from it, with the stream sequence as the cursor.
+    /// Omitted: the embedded in-process hub.
+    pub backplane: Option<BackplaneSettings>,
+}
+
+/// `hub.backplane:`, chosen by `type`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum BackplaneSettings {
+    /// NATS JetStream (`type: nats`).
+    Nats(NatsBackplaneConfig),
 }
 
 impl Default for HubSettings {
@@ -111,6 +123,7 @@ impl Default for HubSettings {
             subscriber_queue: d.subscriber_queue,
             max_topics: d.max_topics,
             max_poll_groups: d.max_poll_groups,
+            backplane: None,
         }
     }
 }
@@ -123,6 +136,7 @@ impl From<&HubSettings> for HubConfig {
             subscriber_queue: s.subscriber_queue,
             max_topics: s.max_topics,
             max_poll_groups: s.max_poll_groups,
+            external_cursors: s.backplane.is_some(),
         }
     }
 }

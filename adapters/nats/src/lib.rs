@@ -4,6 +4,7 @@
 //! the CloudEvents NATS binding, binary (`ce-` headers) and structured mode; payloads that are
 //! not CloudEvents are wrapped. Topics and subjects map level for level (`a/b` ⇄ `a.b`).
 
+pub mod backplane;
 mod config;
 mod connection;
 mod convert;
@@ -11,6 +12,7 @@ mod error;
 pub mod inbound;
 mod outbound;
 
+pub use backplane::NatsBackplaneConfig;
 pub use config::{JetStreamConsumer, NatsInboundConfig, NatsMode, NatsOutboundConfig, WrapConfig};
 pub use convert::subject::{SubjectError, subject_of};
 pub use inbound::NatsInbound;

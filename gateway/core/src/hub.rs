@@ -49,6 +49,9 @@ pub struct HubConfig {
     /// Topics the hub holds at once; at the limit, the least recently published 1 % are
     /// forgotten (a later resume from before them gets a reset, never a silent gap).
     pub max_topics: usize,
+    /// Cursors come from outside ([`Hub::publish_at`]: a backplane stream's sequence, the same
+    /// on every gateway) instead of starting at this process's start time.
+    pub external_cursors: bool,
 }
 
 impl Default for HubConfig {
@@ -58,6 +61,7 @@ impl Default for HubConfig {
             replay_bytes: 4 << 20,
             subscriber_queue: 1024,
             max_topics: 100_000,
+            external_cursors: false,
             max_poll_groups: 10_000,
         }
     }
@@ -120,9 +124,13 @@ pub struct PollBatch {
 
 impl Hub {
     pub fn new(config: HubConfig) -> Self {
-        let start = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_micros() as u64);
+        let start = if config.external_cursors {
+            1
+        } else {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_micros() as u64)
+        };
         let registry = Registry::new(config.subscriber_queue);
         Self {
             inner: Arc::new(Inner {
@@ -158,15 +166,28 @@ impl Hub {
     /// Stores `event` on `topic` (a valid topic name) and hands it to every matching subscriber.
     /// Returns the event's cursor.
     pub fn publish(&self, topic: &str, event: &CloudEvent) -> Result<u64, HubError> {
+        self.store(topic, event, None)
+    }
+
+    /// [`Hub::publish`] at the cursor `seq` (a backplane stream's sequence). Cursors only grow:
+    /// an event at or below the newest one was seen already and is not stored again.
+    pub fn publish_at(&self, seq: u64, topic: &str, event: &CloudEvent) -> Result<u64, HubError> {
+        self.store(topic, event, Some(seq))
+    }
+
+    fn store(&self, topic: &str, event: &CloudEvent, at: Option<u64>) -> Result<u64, HubError> {
         // Encode outside the lock: this is the expensive part and it is per event, not per
         // subscriber (every subscriber shares the same bytes).
         let encoded = message::Encoded::new(event);
         let mut state = self.lock();
         let cfg = &self.inner.config;
+        if at.is_some_and(|seq| seq <= state.last_seq) {
+            return Ok(state.last_seq);
+        }
         if !state.topics.contains_key(topic) && state.topics.len() >= cfg.max_topics {
             state.forget_oldest_topics(cfg.max_topics / 100 + 1);
         }
-        state.last_seq += 1;
+        state.last_seq = at.unwrap_or(state.last_seq + 1);
         let seq = state.last_seq;
         let topic: Arc<str> = match state.topics.get_key_value(topic) {
             Some((k, _)) => k.clone(),

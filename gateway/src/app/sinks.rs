@@ -60,10 +60,10 @@ pub(super) fn check_inbounds(
 /// Connects every outbound (inside the runtime: broker outbounds start their connection tasks).
 pub(super) fn connect(
     config: &Config,
-    hub: &Hub,
+    hub_sink: Sink,
     readiness: &Readiness,
 ) -> Result<HashMap<String, Sink>, Vec<String>> {
-    let mut sinks = with_hub(hub);
+    let mut sinks: HashMap<String, Sink> = HashMap::from([(HUB_SINK.to_owned(), hub_sink)]);
     let mut errors = Vec::new();
     for (name, outbound) in &config.outbounds {
         match super::outbounds::build(name, outbound) {

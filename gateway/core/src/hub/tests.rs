@@ -281,3 +281,37 @@ fn a_forgotten_polling_group_gets_a_reset_not_a_silent_gap() {
     assert_eq!(batch.messages[0].kind, MessageKind::Reset);
     assert_eq!(batch.cursor, hub.cursor(), "continues from the present");
 }
+
+#[tokio::test]
+async fn external_cursors_are_the_backplanes_and_a_repeat_is_stored_once() {
+    let hub = Hub::new(HubConfig {
+        external_cursors: true,
+        ..HubConfig::default()
+    });
+    assert_eq!(hub.publish_at(7, "a/1", &ev("1")).expect("publish"), 7);
+    assert_eq!(hub.publish_at(9, "a/1", &ev("2")).expect("publish"), 9);
+    // Seen already (a redelivery of the stream): not stored again.
+    hub.publish_at(9, "a/1", &ev("2")).expect("publish");
+    let mut sub = hub.subscribe(
+        filter("a/#"),
+        SubscribeOptions {
+            since: Some(7),
+            group: None,
+        },
+    );
+    let resumed = next(&mut sub).await;
+    assert_eq!(resumed.seq, 9, "the same cursor as on every other gateway");
+    assert!(sub.try_recv().is_none(), "stored once");
+    let mut from_start = hub.subscribe(
+        filter("a/#"),
+        SubscribeOptions {
+            since: Some(0),
+            group: None,
+        },
+    );
+    assert_eq!(
+        next(&mut from_start).await.seq,
+        7,
+        "no reset: cursor 7 is this hub's history"
+    );
+}
