@@ -170,7 +170,8 @@ impl Hub {
     }
 
     /// [`Hub::publish`] at the cursor `seq` (a backplane stream's sequence). Cursors only grow:
-    /// an event at or below the newest one was seen already and is not stored again.
+    /// an event at or below the newest one was seen already and is not stored again; a jump
+    /// means the stream lost what lies between, and a resume from there gets a reset.
     pub fn publish_at(&self, seq: u64, topic: &str, event: &CloudEvent) -> Result<u64, HubError> {
         self.store(topic, event, Some(seq))
     }
@@ -186,6 +187,13 @@ impl Hub {
         }
         if !state.topics.contains_key(topic) && state.topics.len() >= cfg.max_topics {
             state.forget_oldest_topics(cfg.max_topics / 100 + 1);
+        }
+        if let Some(seq) = at
+            && seq > state.last_seq + 1
+        {
+            // The backplane's stream no longer has what came between (expired or deleted): a
+            // resume from before it gets a reset, not a silent gap.
+            state.forgotten_through = state.forgotten_through.max(seq - 1);
         }
         state.last_seq = at.unwrap_or(state.last_seq + 1);
         let seq = state.last_seq;

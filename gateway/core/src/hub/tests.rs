@@ -282,36 +282,58 @@ fn a_forgotten_polling_group_gets_a_reset_not_a_silent_gap() {
     assert_eq!(batch.cursor, hub.cursor(), "continues from the present");
 }
 
+fn since(hub: &Hub, cursor: u64) -> Subscription {
+    let options = SubscribeOptions {
+        since: Some(cursor),
+        group: None,
+    };
+    hub.subscribe(filter("a/#"), options)
+}
+
 #[tokio::test]
 async fn external_cursors_are_the_backplanes_and_a_repeat_is_stored_once() {
     let hub = Hub::new(HubConfig {
         external_cursors: true,
         ..HubConfig::default()
     });
-    assert_eq!(hub.publish_at(7, "a/1", &ev("1")).expect("publish"), 7);
-    assert_eq!(hub.publish_at(9, "a/1", &ev("2")).expect("publish"), 9);
+    assert_eq!(hub.publish_at(1, "a/1", &ev("1")).expect("publish"), 1);
+    assert_eq!(hub.publish_at(2, "a/1", &ev("2")).expect("publish"), 2);
     // Seen already (a redelivery of the stream): not stored again.
-    hub.publish_at(9, "a/1", &ev("2")).expect("publish");
-    let mut sub = hub.subscribe(
-        filter("a/#"),
-        SubscribeOptions {
-            since: Some(7),
-            group: None,
-        },
-    );
-    let resumed = next(&mut sub).await;
-    assert_eq!(resumed.seq, 9, "the same cursor as on every other gateway");
-    assert!(sub.try_recv().is_none(), "stored once");
-    let mut from_start = hub.subscribe(
-        filter("a/#"),
-        SubscribeOptions {
-            since: Some(0),
-            group: None,
-        },
-    );
+    hub.publish_at(2, "a/1", &ev("2")).expect("publish");
+    let mut sub = since(&hub, 1);
     assert_eq!(
-        next(&mut from_start).await.seq,
-        7,
-        "no reset: cursor 7 is this hub's history"
+        next(&mut sub).await.seq,
+        2,
+        "the same cursor as on every other gateway"
+    );
+    assert!(sub.try_recv().is_none(), "stored once");
+}
+
+#[tokio::test]
+async fn a_gap_in_the_backplanes_sequence_resets_a_resume_from_before_it() {
+    let hub = Hub::new(HubConfig {
+        external_cursors: true,
+        ..HubConfig::default()
+    });
+    hub.publish_at(5, "a/1", &ev("5")).expect("publish");
+    hub.publish_at(6, "a/1", &ev("6")).expect("publish");
+    hub.publish_at(9, "a/1", &ev("9")).expect("publish");
+    let mut from_before = since(&hub, 2);
+    assert_eq!(
+        next(&mut from_before).await.kind,
+        MessageKind::Reset,
+        "3 and 4 are gone"
+    );
+    let mut across_the_gap = since(&hub, 6);
+    assert_eq!(
+        next(&mut across_the_gap).await.kind,
+        MessageKind::Reset,
+        "7 and 8 are gone"
+    );
+    let mut after = since(&hub, 8);
+    assert_eq!(
+        next(&mut after).await.seq,
+        9,
+        "nothing lost after 8: no reset"
     );
 }
