@@ -7,6 +7,7 @@ core NATS or JetStream, and reads streams back. Prints one JSON line per message
     nats_client.py js-delete STREAM
     nats_client.py pub SUBJECT COUNT MODE core|js [ID_PREFIX]   MODE: binary | structured | raw
     nats_client.py js-get STREAM COUNT TIMEOUT_S
+    nats_client.py js-consumers STREAM
 """
 import asyncio
 import base64
@@ -75,6 +76,11 @@ async def js_get(nc, stream, count, timeout):
     await sub.unsubscribe()
 
 
+async def js_consumers(nc, stream):
+    for info in await nc.jetstream().consumers_info(stream):
+        print(json.dumps({"name": info.name}))
+
+
 async def main():
     import nats
     cmd, args = sys.argv[1], sys.argv[2:]
@@ -86,6 +92,8 @@ async def main():
             await js_delete(nc, args[0])
         elif cmd == "pub":
             await publish(nc, args[0], int(args[1]), args[2], args[3], *args[4:])
+        elif cmd == "js-consumers":
+            await js_consumers(nc, args[0])
         elif cmd == "js-get":
             await js_get(nc, args[0], int(args[1]), float(args[2]))
         else:

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use futures_util::future::join_all;
 use tokio_tungstenite::tungstenite::Message;
 
 use switchyard_e2e::Gateway;
@@ -163,5 +164,73 @@ fn a_stream_whose_settings_differ_is_refused_at_startup() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("hub.backplane.max_age"), "{stderr}");
+    python::nats(&["js-delete", &stream]);
+}
+
+#[tokio::test]
+async fn a_group_with_members_on_three_gateways_splits_the_events_without_loss_or_duplicate() {
+    let stream = unique("it-bp-group");
+    let yaml = config(&stream, "1h");
+    let gateways: Vec<Gateway> = (0..3).map(|_| Gateway::start_with(Some(&yaml))).collect();
+    for gw in &gateways {
+        ready(gw).await;
+    }
+    let mut members = Vec::new();
+    for gw in &gateways {
+        let mut sse = SseStream::connect(&gw.url("/topics/jobs/%23?group=workers"), &[]).await;
+        sse.next_any(T).await.expect("preamble");
+        members.push(sse);
+    }
+    // The group's shared consumer exists once a gateway noticed its members; what is published
+    // from then on is the group's.
+    eventually(T, "the group's shared consumer", || {
+        let stream = stream.clone();
+        async move {
+            let consumers = python::nats(&["js-consumers", &stream]);
+            (!consumers.is_empty()).then_some(())
+        }
+    })
+    .await;
+    let publisher = &gateways[0];
+    publish(publisher, "jobs/x", 0..1000).await;
+    let total = std::sync::atomic::AtomicUsize::new(0);
+    let deadline = tokio::time::Instant::now() + T;
+    let got: Vec<Vec<String>> = join_all(members.iter_mut().map(|member| {
+        let total = &total;
+        async move {
+            let mut ids = Vec::new();
+            // Until the members together have every event (each has its share, unknown).
+            while total.load(std::sync::atomic::Ordering::SeqCst) < 1000 {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "timed out: {} events",
+                    total.load(std::sync::atomic::Ordering::SeqCst)
+                );
+                let quiet = Duration::from_millis(200);
+                if let Ok(Some(event)) = tokio::time::timeout(quiet, member.next_event(T)).await {
+                    ids.push(event.json()["id"].as_str().unwrap_or_default().to_owned());
+                    total.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+            ids
+        }
+    }))
+    .await;
+    // Anything more would be a duplicate: give it the chance to show.
+    for member in &mut members {
+        let late = tokio::time::timeout(Duration::from_millis(300), member.next_event(T)).await;
+        assert!(
+            !matches!(late, Ok(Some(_))),
+            "an event beyond the 1 000: a duplicate"
+        );
+    }
+    let counts: Vec<usize> = got.iter().map(Vec::len).collect();
+    eprintln!("group split over three gateways: {counts:?}");
+    let mut all: Vec<String> = got.into_iter().flatten().collect();
+    assert_eq!(all.len(), 1000, "each event to one member: {counts:?}");
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 1000, "no duplicate");
+    drop(gateways);
     python::nats(&["js-delete", &stream]);
 }

@@ -4,9 +4,13 @@
 //! published once and fanned out locally on each gateway, and its cursor is the stream
 //! sequence: the same on every gateway, so a client resumes anywhere with its `Last-Event-ID`.
 //!
+//! Consumer groups (`?group=`) span gateways: each group is fed from one durable consumer the
+//! gateways with members share (`groups.rs`), so each event goes to one member wherever it is.
+//!
 //! Subjects are `{stream}.{topic}` (topic levels as tokens). The gateway creates the stream
 //! when it is missing and refuses to start, naming the setting, when an existing one differs.
 
+mod groups;
 mod ingest;
 mod sink;
 
@@ -148,7 +152,12 @@ pub async fn start(
         .await
         .map_err(|e| vec![format!("hub.backplane.url: {e}")])?;
     let context = jetstream::new(client);
-    tokio::spawn(ingest::run(context.clone(), config.stream.clone(), hub));
+    tokio::spawn(ingest::run(
+        context.clone(),
+        config.stream.clone(),
+        hub.clone(),
+    ));
+    tokio::spawn(groups::run(context.clone(), config.stream.clone(), hub));
     let timeout = Duration::from_millis(config.confirm_timeout_ms);
     Ok(BackplaneSink::new(context, config.stream.clone(), timeout))
 }

@@ -11,6 +11,7 @@
 //! - Consumer groups: subscribers sharing `(filter, group)` split the stream, each event going to
 //!   one member (round robin, skipping members whose queue is full).
 
+mod external;
 mod log;
 mod message;
 mod poll_groups;
@@ -50,7 +51,8 @@ pub struct HubConfig {
     /// forgotten (a later resume from before them gets a reset, never a silent gap).
     pub max_topics: usize,
     /// Cursors come from outside ([`Hub::publish_at`]: a backplane stream's sequence, the same
-    /// on every gateway) instead of starting at this process's start time.
+    /// on every gateway) instead of starting at this process's start time, and consumer groups
+    /// are fed from outside too ([`Hub::deliver_to_group`]), not by fan-out.
     pub external_cursors: bool,
 }
 
@@ -131,7 +133,7 @@ impl Hub {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_micros() as u64)
         };
-        let registry = Registry::new(config.subscriber_queue);
+        let registry = Registry::new(config.subscriber_queue, config.external_cursors);
         Self {
             inner: Arc::new(Inner {
                 history_start: start,
@@ -169,14 +171,12 @@ impl Hub {
         self.store(topic, event, None)
     }
 
-    /// [`Hub::publish`] at the cursor `seq` (a backplane stream's sequence). Cursors only grow:
-    /// an event at or below the newest one was seen already and is not stored again; a jump
-    /// means the stream lost what lies between, and a resume from there gets a reset.
-    pub fn publish_at(&self, seq: u64, topic: &str, event: &CloudEvent) -> Result<u64, HubError> {
-        self.store(topic, event, Some(seq))
-    }
-
-    fn store(&self, topic: &str, event: &CloudEvent, at: Option<u64>) -> Result<u64, HubError> {
+    pub(crate) fn store(
+        &self,
+        topic: &str,
+        event: &CloudEvent,
+        at: Option<u64>,
+    ) -> Result<u64, HubError> {
         // Encode outside the lock: this is the expensive part and it is per event, not per
         // subscriber (every subscriber shares the same bytes).
         let encoded = message::Encoded::new(event);

@@ -93,6 +93,9 @@ struct Group {
 #[derive(Debug)]
 pub(super) struct Registry {
     queue: usize,
+    /// Groups span gateways (a backplane feeds each group from its own shared consumer, through
+    /// [`Registry::deliver_to_group`]), so fan-out skips them.
+    shared_groups: bool,
     next_id: u64,
     by_filter: HashMap<String, FilterEntry>,
     /// Subscription id -> (filter text, group).
@@ -100,9 +103,10 @@ pub(super) struct Registry {
 }
 
 impl Registry {
-    pub(super) fn new(queue: usize) -> Self {
+    pub(super) fn new(queue: usize, shared_groups: bool) -> Self {
         Self {
             queue,
+            shared_groups,
             next_id: 1,
             by_filter: HashMap::new(),
             index: HashMap::new(),
@@ -183,6 +187,9 @@ impl Registry {
                     false => dropped.push(member.id),
                 }
             }
+            if self.shared_groups {
+                continue;
+            }
             for group in entry.groups.values_mut() {
                 match group.deliver(msg, self.queue) {
                     Ok(()) => delivered += 1,
@@ -194,6 +201,41 @@ impl Registry {
             self.remove(id);
         }
         delivered
+    }
+}
+
+impl Registry {
+    /// Every (filter, group) with members here.
+    pub(super) fn groups(&self) -> Vec<(String, String)> {
+        let entries = self.by_filter.iter();
+        entries
+            .flat_map(|(key, entry)| entry.groups.keys().map(|g| (key.clone(), g.clone())))
+            .collect()
+    }
+
+    /// Gives `msg` to one member of `group` on `filter`; `false` when none took it (none
+    /// left, or every queue full: the message belongs to another gateway's member then).
+    pub(super) fn deliver_to_group(
+        &mut self,
+        filter: &str,
+        group: &str,
+        msg: &Arc<HubMessage>,
+    ) -> bool {
+        let queue = self.queue;
+        let Some(members) = self
+            .by_filter
+            .get_mut(filter)
+            .and_then(|e| e.groups.get_mut(group))
+        else {
+            return false;
+        };
+        match members.deliver(msg, queue) {
+            Ok(()) => true,
+            Err(id) => {
+                self.remove(id);
+                false
+            }
+        }
     }
 }
 
