@@ -25,6 +25,7 @@ mod http_load;
 mod latency;
 mod latency_result;
 mod mqtt;
+mod nats;
 mod path_run;
 mod rabbit;
 mod record;
@@ -40,6 +41,7 @@ use crate::gateway::Launch;
 use rabbit::Topology;
 
 pub use latency_result::{LatencyResult, Path, PathResult, Split};
+pub use nats::run as run_nats;
 pub use path_run::Schedule;
 pub use throughput_result::{Publisher, ThroughputPhase, ThroughputResult};
 pub use window::CpuUse;

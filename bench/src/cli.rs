@@ -30,6 +30,8 @@ pub enum Command {
     Codec,
     /// HTTP → AMQP with confirms vs bare lapin; MQTT → gateway → AMQP latency vs direct paths.
     Bridge,
+    /// HTTP → NATS JetStream (200 after the PubAck) vs a bare async-nats publisher.
+    Nats,
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +92,9 @@ pub struct Options {
     /// Bridge: the MQTT broker.
     #[arg(long, global = true, default_value = "mqtt://127.0.0.1:1883")]
     pub mqtt_url: String,
+    /// Nats: the NATS server (JetStream on).
+    #[arg(long, global = true, default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
     /// Do not pin the gateway and the harness to separate CPUs.
     #[arg(long, global = true)]
     pub no_pin: bool,

@@ -98,7 +98,12 @@ fn run(cli: &Cli) -> Result<bool> {
         Command::Idle => (false, true, false, false),
         Command::Codec => (false, false, true, false),
         Command::Bridge => (false, false, false, true),
+        Command::Nats => (false, false, false, false),
     };
+    if let (Command::Nats, Some(launch)) = (&cli.command, &launch) {
+        runtime.block_on(suite::run_nats(launch, o))?;
+        return Ok(true);
+    }
     if let (true, Some(launch)) = (fanout, &launch) {
         runtime.block_on(suite::run_fanout(launch, o, &mut report));
     }

@@ -104,17 +104,14 @@ pub async fn run_idle(launch: &Launch, o: &Options, report: &mut Report) {
     println!();
 }
 
+/// HTTP → NATS JetStream against a bare async-nats publisher (prints its own table).
+pub async fn run_nats(launch: &Launch, o: &Options) -> anyhow::Result<()> {
+    let settings = bridge_settings(o);
+    bridge::run_nats(launch, &settings, &o.nats_url).await
+}
+
 pub async fn run_bridge(launch: &Launch, o: &Options, report: &mut Report) {
-    let settings = bridge::Settings {
-        warmup: Duration::from_secs_f64(o.warmup),
-        window: Duration::from_secs_f64(o.window),
-        confirm_window: o.confirm_window.max(1),
-        event_bytes: o.event_bytes,
-        rate: o.bridge_rate,
-        rounds: o.bridge_rounds.max(1),
-        amqp_url: o.amqp_url.clone(),
-        mqtt_url: o.mqtt_url.clone(),
-    };
+    let settings = bridge_settings(o);
     println!(
         "== bridge: gateway with a generated --config per part (--gateway-config is not used here); RabbitMQ {}, MQTT {}",
         redact(&settings.amqp_url),
@@ -148,4 +145,17 @@ pub fn run_codec(o: &Options, report: &mut Report) {
     }
     println!();
     report.codec = Some(outcome);
+}
+
+fn bridge_settings(o: &Options) -> bridge::Settings {
+    bridge::Settings {
+        warmup: Duration::from_secs_f64(o.warmup),
+        window: Duration::from_secs_f64(o.window),
+        confirm_window: o.confirm_window.max(1),
+        event_bytes: o.event_bytes,
+        rate: o.bridge_rate,
+        rounds: o.bridge_rounds.max(1),
+        amqp_url: o.amqp_url.clone(),
+        mqtt_url: o.mqtt_url.clone(),
+    }
 }
