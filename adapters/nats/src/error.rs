@@ -16,8 +16,8 @@ pub enum EncodeError {
     Header(String),
     #[error("no valid subject: {0}")]
     Subject(String),
-    #[error("the {size}-byte message exceeds the server's max_payload of {max} bytes")]
-    TooLarge { size: usize, max: usize },
+    #[error("the message (payload and headers) exceeds the server's max_payload of {max} bytes")]
+    TooLarge { max: usize },
 }
 
 /// The outbound `sink` cannot publish now; the source should retry.

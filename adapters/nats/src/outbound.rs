@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use async_nats::connection::State;
 use async_nats::header::NATS_MESSAGE_ID;
-use async_nats::{Client, jetstream};
+use async_nats::jetstream::context::PublishErrorKind as JsPublishErrorKind;
+use async_nats::{Client, PublishErrorKind, jetstream};
 use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 use tower::Service;
@@ -45,7 +46,7 @@ struct Inner {
     jetstream: bool,
     confirm_timeout: Duration,
     /// The client once the connection task made one (it then connects by itself).
-    client: watch::Receiver<Option<Client>>,
+    client: watch::Receiver<Option<(Client, jetstream::Context)>>,
 }
 
 /// A validated NATS outbound, not yet connected (see [`Outbound`]).
@@ -91,7 +92,10 @@ impl NatsOutboundPlan {
         let component = format!("outbound {}", self.name);
         tokio::spawn(async move {
             match connection::open(&link, &component, ready).await {
-                Ok(opened) => drop(sender.send(Some(opened))),
+                Ok(opened) => {
+                    let context = jetstream::new(opened.clone());
+                    drop(sender.send(Some((opened, context))));
+                }
                 Err(error) => {
                     tracing::error!(%component, %error, "cannot set up the NATS connection")
                 }
@@ -141,23 +145,6 @@ impl Service<Event> for NatsOutbound {
     }
 }
 
-/// What the server counts against `max_payload`: the payload and the header block
-/// (`NATS/1.0\r\n`, a `name: value\r\n` line per header, and the blank line).
-fn message_size(headers: &async_nats::HeaderMap, payload: &[u8]) -> usize {
-    let lines: usize = headers
-        .iter()
-        .map(|(name, values)| {
-            let name: &str = name.as_ref();
-            values
-                .iter()
-                .map(|v| name.len() + v.as_str().len() + 4)
-                .sum::<usize>()
-        })
-        .sum();
-    let block = if headers.is_empty() { 0 } else { 12 + lines };
-    payload.len() + block
-}
-
 impl Inner {
     async fn publish(&self, event: &Event) -> Result<(), DeliveryError> {
         // Events that can never be published are refused whatever the connection's state.
@@ -167,34 +154,38 @@ impl Inner {
             mut headers,
             payload,
         } = convert::encode(&event.cloud, self.mode).map_err(refuse)?;
-        let client = self.connected()?;
-        let (max, size) = (
-            client.server_info().max_payload,
-            message_size(&headers, &payload),
-        );
-        if max > 0 && size > max {
-            return Err(refuse(EncodeError::TooLarge { size, max }));
-        }
+        let (client, context) = self.connected()?;
+        // async-nats checks the server's max_payload (payload and headers) before sending.
+        let too_large = || {
+            refuse(EncodeError::TooLarge {
+                max: client.server_info().max_payload,
+            })
+        };
         let confirmed = async {
             if self.jetstream {
                 headers.insert(NATS_MESSAGE_ID, event.cloud.id.as_str());
-                let context = jetstream::new(client.clone());
-                let ack = context
+                let ack = match context
                     .publish_with_headers(subject, headers, payload)
-                    .await;
-                ack.map_err(|e| e.to_string())?
                     .await
-                    .map(drop)
-                    .map_err(|e| e.to_string())
+                {
+                    Err(e) if e.kind() == JsPublishErrorKind::MaxPayloadExceeded => {
+                        return Err(too_large());
+                    }
+                    ack => ack.map_err(|e| self.unavailable(e))?,
+                };
+                ack.await.map(drop).map_err(|e| self.unavailable(e))
             } else {
-                let sent = client.publish_with_headers(subject, headers, payload).await;
-                sent.map_err(|e| e.to_string())?;
-                client.flush().await.map_err(|e| e.to_string())
+                match client.publish_with_headers(subject, headers, payload).await {
+                    Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                        return Err(too_large());
+                    }
+                    sent => sent.map_err(|e| self.unavailable(e))?,
+                }
+                client.flush().await.map_err(|e| self.unavailable(e))
             }
         };
         match tokio::time::timeout(self.confirm_timeout, confirmed).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(reason)) => Err(unavailable(&self.name, reason)),
+            Ok(result) => result,
             Err(_) => Err(DeliveryError::Timeout {
                 sink: self.name.clone(),
                 timeout: self.confirm_timeout,
@@ -202,10 +193,17 @@ impl Inner {
         }
     }
 
-    fn connected(&self) -> Result<Client, DeliveryError> {
-        let client = self.client.borrow().clone();
-        match client {
-            Some(client) if client.connection_state() == State::Connected => Ok(client),
+    fn unavailable(&self, error: impl std::fmt::Display) -> DeliveryError {
+        unavailable(&self.name, error.to_string())
+    }
+
+    /// The client and its JetStream context (made once), while connected.
+    fn connected(&self) -> Result<(Client, jetstream::Context), DeliveryError> {
+        let link = self.client.borrow().clone();
+        match link {
+            Some((client, context)) if client.connection_state() == State::Connected => {
+                Ok((client, context))
+            }
             _ => Err(unavailable(&self.name, "not connected to the NATS server")),
         }
     }
