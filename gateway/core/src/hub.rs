@@ -168,14 +168,16 @@ impl Hub {
     /// Stores `event` on `topic` (a valid topic name) and hands it to every matching subscriber.
     /// Returns the event's cursor.
     pub fn publish(&self, topic: &str, event: &CloudEvent) -> Result<u64, HubError> {
-        self.store(topic, event, None)
+        self.store(topic, event, None, true)
     }
 
+    /// Stores `event` (at `at`, or the next cursor) and, if `live`, fans it out.
     pub(crate) fn store(
         &self,
         topic: &str,
         event: &CloudEvent,
         at: Option<u64>,
+        live: bool,
     ) -> Result<u64, HubError> {
         // Encode outside the lock: this is the expensive part and it is per event, not per
         // subscriber (every subscriber shares the same bytes).
@@ -204,7 +206,11 @@ impl Hub {
         let msg = Arc::new(encoded.into_message(seq, topic.clone()));
         let log = state.topics.entry(topic).or_default();
         log.push(msg.clone(), cfg.replay_events, cfg.replay_bytes);
-        let delivered = state.registry.fan_out(&msg);
+        let delivered = if live {
+            state.registry.fan_out(&msg)
+        } else {
+            0
+        };
         drop(state);
         self.inner.published.increment(1);
         self.inner.deliveries.increment(delivered as u64);

@@ -21,8 +21,17 @@ const RECREATE: RetryPolicy = RetryPolicy::new(None, 200, 10_000);
 pub(super) async fn run(context: jetstream::Context, stream: String, hub: Hub) {
     let mut backoff = RECREATE.backoff();
     let mut next = 1;
+    // What the stream held when this gateway started is history: restored for resumes, not
+    // sent live to subscribers who connected after it was published.
+    let history_through = match context.get_stream(&stream).await {
+        Ok(mut handle) => handle
+            .info()
+            .await
+            .map_or(0, |info| info.state.last_sequence),
+        Err(_) => 0,
+    };
     loop {
-        let reason = consume(&context, &stream, &hub, &mut next).await;
+        let reason = consume(&context, &stream, &hub, &mut next, history_through).await;
         let delay = backoff.next_delay(Duration::ZERO);
         tracing::warn!(%stream, %reason, ?delay, next, "hub backplane consumer stopped; recreating it");
         tokio::time::sleep(delay).await;
@@ -30,7 +39,13 @@ pub(super) async fn run(context: jetstream::Context, stream: String, hub: Hub) {
 }
 
 /// Stores events from sequence `next` on until the consumer fails (why).
-async fn consume(context: &jetstream::Context, stream: &str, hub: &Hub, next: &mut u64) -> String {
+async fn consume(
+    context: &jetstream::Context,
+    stream: &str,
+    hub: &Hub,
+    next: &mut u64,
+    history_through: u64,
+) -> String {
     let deliver_policy = match *next {
         1 => DeliverPolicy::All,
         start_sequence => DeliverPolicy::ByStartSequence { start_sequence },
@@ -65,7 +80,11 @@ async fn consume(context: &jetstream::Context, stream: &str, hub: &Hub, next: &m
         let topic = topic_of(subject.strip_prefix(&prefix).unwrap_or(subject));
         match json::decode_event(&message.payload) {
             Ok(event) => {
-                if let Err(error) = hub.publish_at(seq, &topic, &event) {
+                let stored = match seq <= history_through {
+                    true => hub.restore_at(seq, &topic, &event),
+                    false => hub.publish_at(seq, &topic, &event),
+                };
+                if let Err(error) = stored {
                     tracing::warn!(%stream, seq, %error, "the hub refused a backplane event");
                 }
             }

@@ -11,7 +11,14 @@ impl Hub {
     /// an event at or below the newest one was seen already and is not stored again; a jump
     /// means the stream lost what lies between, and a resume from there gets a reset.
     pub fn publish_at(&self, seq: u64, topic: &str, event: &CloudEvent) -> Result<u64, HubError> {
-        self.store(topic, event, Some(seq))
+        self.store(topic, event, Some(seq), true)
+    }
+
+    /// [`Hub::publish_at`] for history (a gateway catching up with the stream at start): kept
+    /// for replay and resume, but not handed to live subscribers, who subscribed after it was
+    /// published.
+    pub fn restore_at(&self, seq: u64, topic: &str, event: &CloudEvent) -> Result<u64, HubError> {
+        self.store(topic, event, Some(seq), false)
     }
 
     /// Every (filter, group) with members on this gateway, for a backplane that feeds each
