@@ -175,7 +175,9 @@ async fn publish_loop(
     }
 }
 
-/// The full POST request for one event, padded to about `plan.event_bytes` of JSON.
+/// The full POST request for one event, padded to about `plan.event_bytes` of JSON. The id
+/// holds the send time, so no two runs publish the same (`source`, `id`): a hub backplane
+/// (JetStream's duplicate window) would rightly store a repeat once.
 fn write_request(
     out: &mut Vec<u8>,
     plan: &Plan,
@@ -185,7 +187,7 @@ fn write_request(
     sent_ns: u64,
 ) {
     let head = format!(
-        r#"{{"specversion":"1.0","id":"p{stream}-{attempt}","source":"/bench/publisher","type":"dev.switchyard.bench.tick","datacontenttype":"application/json","data":{{"ts":{sent_ns},"seq":{seq},"p":{stream},"pad":""#
+        r#"{{"specversion":"1.0","id":"p{stream}-{attempt}-{sent_ns}","source":"/bench/publisher","type":"dev.switchyard.bench.tick","datacontenttype":"application/json","data":{{"ts":{sent_ns},"seq":{seq},"p":{stream},"pad":""#
     );
     let tail = "\"}}";
     let pad = plan.event_bytes.saturating_sub(head.len() + tail.len());
