@@ -347,7 +347,15 @@ async fn restored_history_is_replayed_but_not_sent_live() {
     let mut live = hub.subscribe(filter("a/#"), SubscribeOptions::default());
     hub.restore_at(1, "a/1", &ev("old")).expect("restore");
     hub.publish_at(2, "a/1", &ev("new")).expect("publish");
-    assert_eq!(next(&mut live).await.seq, 2, "only what was published after it subscribed");
+    assert_eq!(
+        next(&mut live).await.seq,
+        2,
+        "only what was published after it subscribed"
+    );
     let mut resume = since(&hub, 0);
-    assert_eq!(next(&mut resume).await.seq, 1, "history is there for a replay");
+    assert_eq!(
+        next(&mut resume).await.seq,
+        1,
+        "history is there for a replay"
+    );
 }
