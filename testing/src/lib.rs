@@ -10,4 +10,6 @@ mod wait;
 
 pub use harness::RunningInbound;
 pub use recorder::{Answer, Call, Recorder};
-pub use wait::{DEADLINE, eventually, poll_some, poll_some_within, within, within_for};
+pub use wait::{
+    DEADLINE, eventually, poll_some, poll_some_mut, poll_some_within, within, within_for,
+};

@@ -25,6 +25,19 @@ where
     within_for(deadline, what, polling).await
 }
 
+/// [`poll_some`] for a check that needs mutable state (an `async` closure borrowing it).
+pub async fn poll_some_mut<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let polling = async {
+        loop {
+            if let Some(found) = check().await {
+                return found;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    };
+    within_for(DEADLINE, what, polling).await
+}
+
 /// [`poll_some_within`] the [`DEADLINE`].
 pub async fn poll_some<T, F, Fut>(what: &str, check: F) -> T
 where

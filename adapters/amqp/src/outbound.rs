@@ -29,7 +29,7 @@ use tower::util::BoxCloneSyncService;
 
 use switchyard_core::event::Event;
 use switchyard_core::health::ReadinessCheck;
-use switchyard_core::outbound::{Outbound, OutboundContext};
+use switchyard_core::outbound::{Outbound, OutboundContext, count_attempt};
 use switchyard_core::pipeline::Sink;
 use switchyard_core::{BoxError, DeliveryError};
 
@@ -159,14 +159,7 @@ impl Service<Event> for AmqpOutbound {
         let inner = self.inner.clone();
         Box::pin(async move {
             let result = inner.publish(&event).await;
-            let label = match &result {
-                Ok(()) => "confirmed",
-                Err(DeliveryError::Rejected { .. }) => "rejected",
-                Err(DeliveryError::Timeout { .. }) => "timeout",
-                Err(_) => "unavailable",
-            };
-            metrics::counter!("switchyard_outbound_attempts_total", "outbound" => inner.name.clone(), "result" => label)
-                .increment(1);
+            count_attempt(&inner.name, result.as_ref().map(|_| ()).map_err(Some));
             result.map_err(|e| Box::new(e) as BoxError)
         })
     }

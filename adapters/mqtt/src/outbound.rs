@@ -27,7 +27,7 @@ use tower::util::BoxCloneSyncService;
 
 use switchyard_core::event::Event;
 use switchyard_core::health::ReadinessCheck;
-use switchyard_core::outbound::{Outbound, OutboundContext};
+use switchyard_core::outbound::{Outbound, OutboundContext, count_attempt};
 use switchyard_core::pipeline::Sink;
 use switchyard_core::template::TopicTemplate;
 use switchyard_core::{BoxError, DeliveryError};
@@ -282,15 +282,11 @@ impl Shared {
 
     /// `switchyard_outbound_attempts_total{outbound, result}`, as the webhook counts.
     fn count(&self, result: &Result<(), BoxError>) {
-        let label = match result.as_ref().map_err(|e| DeliveryError::find(e.as_ref())) {
-            Ok(()) => "confirmed",
-            Err(Some(DeliveryError::Rejected { .. })) => "rejected",
-            Err(Some(DeliveryError::Unavailable { .. })) => "unavailable",
-            Err(Some(DeliveryError::Timeout { .. })) => "timeout",
-            Err(_) => "error",
-        };
-        metrics::counter!("switchyard_outbound_attempts_total", "outbound" => self.name.clone(), "result" => label)
-            .increment(1);
+        let result = result.as_ref().map(|_| ());
+        count_attempt(
+            &self.name,
+            result.map_err(|e| DeliveryError::find(e.as_ref())),
+        );
     }
 
     fn failure(&self, failure: Failure) -> BoxError {

@@ -22,7 +22,7 @@ use tower::util::BoxCloneSyncService;
 
 use switchyard_core::event::Event;
 use switchyard_core::health::ReadinessCheck;
-use switchyard_core::outbound::{Outbound, OutboundContext};
+use switchyard_core::outbound::{Outbound, OutboundContext, count_attempt};
 use switchyard_core::pipeline::Sink;
 use switchyard_core::{BoxError, DeliveryError};
 
@@ -128,20 +128,45 @@ impl Service<Event> for NatsOutbound {
         let inner = self.inner.clone();
         Box::pin(async move {
             let result = inner.publish(&event).await;
-            let label = match &result {
-                Ok(()) => "confirmed",
-                Err(
-                    DeliveryError::Rejected { .. }
-                    | DeliveryError::InvalidTopic { .. }
-                    | DeliveryError::TooLarge { .. },
-                ) => "rejected",
-                Err(DeliveryError::Timeout { .. }) => "timeout",
-                Err(_) => "unavailable",
-            };
-            metrics::counter!("switchyard_outbound_attempts_total", "outbound" => inner.name.clone(), "result" => label)
-                .increment(1);
+            count_attempt(&inner.name, result.as_ref().map(|_| ()).map_err(Some));
             result.map_err(|e| Box::new(e) as BoxError)
         })
+    }
+}
+
+/// A JetStream publish of `(subject, headers, payload)` by the sink `name`, answered once the
+/// stream's PubAck came: too large for the server is `TooLarge`, a failure `Unavailable`, no
+/// PubAck within `timeout` a `Timeout`. The outbound and the hub backplane both publish so.
+pub(crate) async fn publish_confirmed(
+    context: &jetstream::Context,
+    name: &str,
+    (subject, headers, payload): (String, async_nats::HeaderMap, bytes::Bytes),
+    timeout: Duration,
+) -> Result<(), DeliveryError> {
+    let confirmed = async {
+        let ack = match context
+            .publish_with_headers(subject, headers, payload)
+            .await
+        {
+            Err(e) if e.kind() == JsPublishErrorKind::MaxPayloadExceeded => {
+                let max = context.client().server_info().max_payload;
+                return Err(rejected(name, &EncodeError::TooLarge { max }));
+            }
+            ack => ack.map_err(|e| unavailable(name, e.to_string()))?,
+        };
+        ack.await
+            .map(drop)
+            .map_err(|e| unavailable(name, e.to_string()))
+    };
+    tokio::time::timeout(timeout, confirmed)
+        .await
+        .unwrap_or_else(|_| Err(timed_out(name, timeout)))
+}
+
+fn timed_out(name: &str, timeout: Duration) -> DeliveryError {
+    DeliveryError::Timeout {
+        sink: name.to_owned(),
+        timeout,
     }
 }
 
@@ -161,36 +186,23 @@ impl Inner {
                 max: client.server_info().max_payload,
             })
         };
-        let confirmed = async {
-            if self.jetstream {
-                headers.insert(NATS_MESSAGE_ID, event.cloud.id.as_str());
-                let ack = match context
-                    .publish_with_headers(subject, headers, payload)
-                    .await
-                {
-                    Err(e) if e.kind() == JsPublishErrorKind::MaxPayloadExceeded => {
-                        return Err(too_large());
-                    }
-                    ack => ack.map_err(|e| self.unavailable(e))?,
-                };
-                ack.await.map(drop).map_err(|e| self.unavailable(e))
-            } else {
-                match client.publish_with_headers(subject, headers, payload).await {
-                    Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
-                        return Err(too_large());
-                    }
-                    sent => sent.map_err(|e| self.unavailable(e))?,
-                }
-                client.flush().await.map_err(|e| self.unavailable(e))
-            }
-        };
-        match tokio::time::timeout(self.confirm_timeout, confirmed).await {
-            Ok(result) => result,
-            Err(_) => Err(DeliveryError::Timeout {
-                sink: self.name.clone(),
-                timeout: self.confirm_timeout,
-            }),
+        if self.jetstream {
+            headers.insert(NATS_MESSAGE_ID, event.cloud.id.as_str());
+            let message = (subject, headers, payload);
+            return publish_confirmed(&context, &self.name, message, self.confirm_timeout).await;
         }
+        let confirmed = async {
+            match client.publish_with_headers(subject, headers, payload).await {
+                Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                    return Err(too_large());
+                }
+                sent => sent.map_err(|e| self.unavailable(e))?,
+            }
+            client.flush().await.map_err(|e| self.unavailable(e))
+        };
+        tokio::time::timeout(self.confirm_timeout, confirmed)
+            .await
+            .unwrap_or_else(|_| Err(timed_out(&self.name, self.confirm_timeout)))
     }
 
     fn unavailable(&self, error: impl std::fmt::Display) -> DeliveryError {

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::error::DeliveryError;
 use crate::health::ReadinessCheck;
 use crate::pipeline::Sink;
 
@@ -23,4 +24,30 @@ pub trait Outbound: Send + 'static {
     /// Starts the sink; called inside the runtime. It confirms an event only once its peer
     /// did, and fails at once (`Unavailable`) while it cannot reach the peer.
     fn start(self: Box<Self>, ctx: OutboundContext) -> Sink;
+}
+
+/// Counts one delivery attempt of the outbound `name` in
+/// `switchyard_outbound_attempts_total{outbound, result}`, the same labels for every sink:
+/// `confirmed`, `rejected` (refused for good), `timeout`, `unavailable`, `error` (not a
+/// [`DeliveryError`]).
+pub fn count_attempt(name: &str, result: Result<(), Option<&DeliveryError>>) {
+    let label = match result {
+        Ok(()) => "confirmed",
+        Err(Some(
+            DeliveryError::Rejected { .. }
+            | DeliveryError::InvalidTopic { .. }
+            | DeliveryError::TooLarge { .. }
+            | DeliveryError::NoRoute { .. },
+        )) => "rejected",
+        Err(Some(DeliveryError::Timeout { .. })) => "timeout",
+        Err(Some(
+            DeliveryError::Unavailable { .. }
+            | DeliveryError::Overloaded
+            | DeliveryError::Hub(_)
+            | DeliveryError::ShuttingDown,
+        )) => "unavailable",
+        Err(None) => "error",
+    };
+    metrics::counter!("switchyard_outbound_attempts_total", "outbound" => name.to_owned(), "result" => label)
+        .increment(1);
 }

@@ -18,7 +18,7 @@ use switchyard_core::health::Readiness;
 use switchyard_core::pipeline::Sink;
 use switchyard_core::{BoxError, DeliveryError};
 
-use crate::wait::{DEADLINE, eventually, within};
+use crate::wait::{eventually, poll_some_mut, within};
 
 /// How long "at once" may take on a loaded 2-core machine.
 const AT_ONCE: Duration = Duration::from_secs(2);
@@ -82,18 +82,11 @@ async fn confirms_what_its_peer_received(fixture: &mut impl OutboundFixture, sin
     }
     // Confirmed means the peer has it: it must be there (allowing for the peer's own
     // delivery to the test's reader).
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    poll_some_mut("the peer to hold every confirmed event", async || {
         let received = fixture.received().await;
-        if ids.iter().all(|id| received.contains(id)) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the peer must hold every confirmed event: confirmed {ids:?}, the peer has {received:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+        ids.iter().all(|id| received.contains(id)).then_some(())
+    })
+    .await;
 }
 
 async fn refuses_what_its_binding_cannot_carry(fixture: &mut impl OutboundFixture, sink: &Sink) {

@@ -21,6 +21,7 @@ use switchyard_core::{BoxError, DeliveryError};
 
 use crate::convert::subject::subject_of;
 use crate::error::unavailable;
+use crate::outbound::publish_confirmed;
 
 /// The name the hub sink has in errors and metrics.
 const SINK: &str = "hub";
@@ -92,23 +93,7 @@ impl Inner {
         headers.insert(NATS_MESSAGE_ID, id.as_str());
         let subject = format!("{}.{topic}", self.stream);
         let payload = json::to_vec(&event.cloud).into();
-        let confirmed = async {
-            let ack = self
-                .context
-                .publish_with_headers(subject, headers, payload)
-                .await;
-            ack.map_err(|e| e.to_string())?
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string())
-        };
-        match tokio::time::timeout(self.confirm_timeout, confirmed).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(reason)) => Err(unavailable(SINK, format!("the hub backplane: {reason}"))),
-            Err(_) => Err(DeliveryError::Timeout {
-                sink: SINK.into(),
-                timeout: self.confirm_timeout,
-            }),
-        }
+        let message = (subject, headers, payload);
+        publish_confirmed(&self.context, SINK, message, self.confirm_timeout).await
     }
 }
