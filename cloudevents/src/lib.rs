@@ -11,6 +11,7 @@ pub mod content;
 pub mod http;
 pub mod json;
 mod model;
+pub mod protobuf;
 #[cfg(test)]
 mod tests;
 mod validate;

@@ -15,7 +15,7 @@ use super::{CloudEvent, Data, ExtensionValue};
 
 /// Any character the CloudEvents String type allows (control characters and noncharacters are
 /// swapped for a letter rather than filtered, so that generation never gives up).
-fn allowed_char() -> impl Strategy<Value = char> {
+pub(crate) fn allowed_char() -> impl Strategy<Value = char> {
     any::<char>().prop_map(|c| {
         let code = u32::from(c);
         let forbidden =
@@ -24,13 +24,13 @@ fn allowed_char() -> impl Strategy<Value = char> {
     })
 }
 
-fn string(min: usize, max: usize) -> impl Strategy<Value = String> {
+pub(crate) fn string(min: usize, max: usize) -> impl Strategy<Value = String> {
     let emoji = prop_oneof![allowed_char(), Just('😀'), Just('€'), Just('"'), Just('%')];
     vec(emoji, min..=max).prop_map(String::from_iter)
 }
 
 /// A non-empty string without whitespace: a URI-reference as far as we check.
-fn uri_reference() -> impl Strategy<Value = String> {
+pub(crate) fn uri_reference() -> impl Strategy<Value = String> {
     string(1, 16).prop_map(|s| {
         s.chars()
             .map(|c| if c.is_whitespace() { '/' } else { c })
@@ -38,12 +38,12 @@ fn uri_reference() -> impl Strategy<Value = String> {
     })
 }
 
-fn absolute_uri() -> impl Strategy<Value = String> {
+pub(crate) fn absolute_uri() -> impl Strategy<Value = String> {
     ("[a-zA-Z][a-zA-Z0-9+.-]{0,6}", uri_reference())
         .prop_map(|(scheme, rest)| format!("{scheme}:{rest}"))
 }
 
-fn timestamp() -> impl Strategy<Value = String> {
+pub(crate) fn timestamp() -> impl Strategy<Value = String> {
     let date = (
         0..=9999u32,
         1..=12u32,
@@ -59,7 +59,7 @@ fn timestamp() -> impl Strategy<Value = String> {
     })
 }
 
-fn extension_name() -> impl Strategy<Value = String> {
+pub(crate) fn extension_name() -> impl Strategy<Value = String> {
     const RESERVED: [&str; 9] = [
         "id",
         "source",
@@ -74,7 +74,7 @@ fn extension_name() -> impl Strategy<Value = String> {
     "[a-z0-9]{1,20}".prop_filter("reserved", |name| !RESERVED.contains(&name.as_str()))
 }
 
-fn extension_value() -> impl Strategy<Value = ExtensionValue> {
+pub(crate) fn extension_value() -> impl Strategy<Value = ExtensionValue> {
     prop_oneof![
         string(0, 12).prop_map(ExtensionValue::String),
         any::<i32>().prop_map(ExtensionValue::Integer),
@@ -82,7 +82,7 @@ fn extension_value() -> impl Strategy<Value = ExtensionValue> {
     ]
 }
 
-fn json_text() -> impl Strategy<Value = Bytes> {
+pub(crate) fn json_text() -> impl Strategy<Value = Bytes> {
     let leaf = prop_oneof![
         Just(serde_json::Value::Null),
         any::<bool>().prop_map(serde_json::Value::from),
@@ -109,7 +109,7 @@ fn json_text() -> impl Strategy<Value = Bytes> {
 }
 
 /// Content types of every kind, paired with data that the JSON format can carry for them.
-fn content_and_data() -> impl Strategy<Value = (Option<String>, Option<Data>)> {
+pub(crate) fn content_and_data() -> impl Strategy<Value = (Option<String>, Option<Data>)> {
     let binary = vec(any::<u8>(), 0..48).prop_map(|b| Data::Binary(Bytes::from(b)));
     let text = any::<String>().prop_map(Data::Text);
     let json = json_text().prop_map(Data::Json);
@@ -134,7 +134,7 @@ fn content_and_data() -> impl Strategy<Value = (Option<String>, Option<Data>)> {
     ]
 }
 
-fn event() -> impl Strategy<Value = CloudEvent> {
+pub(crate) fn event() -> impl Strategy<Value = CloudEvent> {
     let attributes = (
         string(1, 16),
         uri_reference(),
