@@ -27,6 +27,8 @@ use crate::config::{Config, ConfigErrors};
 
 /// The inbound name of events published over the HTTP family.
 pub const HTTP_INBOUND: &str = "http";
+/// The inbound name of events published over gRPC.
+pub const GRPC_INBOUND: &str = "grpc";
 /// The sink name of the built-in hub.
 pub const HUB_SINK: &str = "hub";
 
@@ -47,7 +49,9 @@ pub fn check(config: &Config) -> Result<(), ConfigErrors> {
 }
 
 fn inbound_names(config: &Config) -> Vec<String> {
-    std::iter::once(HTTP_INBOUND.to_owned())
+    [HTTP_INBOUND, GRPC_INBOUND]
+        .into_iter()
+        .map(str::to_owned)
         .chain(config.inbounds.keys().cloned())
         .collect()
 }
@@ -88,6 +92,16 @@ pub async fn run(config: Config, metrics: PrometheusHandle) -> anyhow::Result<()
         shutdown: running.stop_accepting.clone(),
     };
     running.inbounds.spawn(Box::new(http).run(ctx));
+    if let Some(grpc) = listeners::grpc(&config, &running).await? {
+        let ctx = InboundContext {
+            name: GRPC_INBOUND.into(),
+            pipeline: running.pipeline.clone(),
+            dead_letter: None,
+            ready: running.readiness.register("grpc"),
+            shutdown: running.stop_accepting.clone(),
+        };
+        running.inbounds.spawn(Box::new(grpc).run(ctx));
+    }
     let signal = wait_for_signal().await?;
     tracing::info!(%signal, "draining");
     let grace = Duration::from_millis(config.shutdown.grace_ms);

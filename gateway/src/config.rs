@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use switchyard_amqp::{AmqpInboundConfig, AmqpOutboundConfig};
 use switchyard_core::hub::HubConfig;
+use switchyard_grpc::GrpcConfig;
 use switchyard_http::HttpConfig;
 use switchyard_http::webhook::WebhookConfig;
 use switchyard_mqtt::{MqttInboundConfig, MqttOutboundConfig};
@@ -24,6 +25,7 @@ pub struct Config {
     pub listen: Listen,
     pub log: LogConfig,
     pub http: HttpConfig,
+    pub grpc: GrpcConfig,
     pub hub: HubSettings,
     pub limits: Limits,
     pub shutdown: Shutdown,
@@ -43,6 +45,10 @@ pub struct Listen {
     /// Admin endpoints (`/healthz`, `/readyz`, `/metrics`) on their own listener; omitted, they
     /// are served on the HTTP listener. Environment `SWITCHYARD_ADMIN_LISTEN` overrides.
     pub admin: Option<String>,
+    /// The gRPC listener (`switchyard.v1.Gateway`, `io.cloudevents.v1.CloudEventService`,
+    /// health, reflection), e.g. `127.0.0.1:50051`. Omitted: no gRPC listener. Environment
+    /// `SWITCHYARD_GRPC_LISTEN` overrides.
+    pub grpc: Option<String>,
 }
 
 impl Default for Listen {
@@ -50,6 +56,7 @@ impl Default for Listen {
         Self {
             http: "127.0.0.1:8080".into(),
             admin: None,
+            grpc: None,
         }
     }
 }
@@ -214,7 +221,10 @@ pub enum InboundConfig {
 pub fn default_routes() -> Vec<RouteConfig> {
     vec![RouteConfig {
         name: "publish-to-hub".into(),
-        from: OneOrMany(vec![crate::app::HTTP_INBOUND.into()]),
+        from: OneOrMany(vec![
+            crate::app::HTTP_INBOUND.into(),
+            crate::app::GRPC_INBOUND.into(),
+        ]),
         topics: OneOrMany::default(),
         filter: None,
         to: OneOrMany(vec![crate::app::HUB_SINK.into()]),

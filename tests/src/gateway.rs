@@ -95,6 +95,29 @@ impl Gateway {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The gRPC listener's address (the config must set `listen.grpc`, port 0 is fine), read
+    /// from its `grpc listening` log line, waited for with a deadline.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let found = self.log.lock().expect("log lock").lines().find_map(|line| {
+                line.contains("grpc listening")
+                    .then(|| line.split("address=").nth(1))
+                    .flatten()
+                    .and_then(|a| a.trim().parse().ok())
+            });
+            if let Some(addr) = found {
+                return addr;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no `grpc listening` line: {}",
+                self.log.lock().expect("log lock")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }

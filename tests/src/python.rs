@@ -8,6 +8,15 @@ fn script() -> &'static str {
     concat!(env!("CARGO_MANIFEST_DIR"), "/interop/brokers.py")
 }
 
+fn grpc_script() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/interop/grpc_client.py")
+}
+
+/// Runs `grpc_client.py args…` (grpcio) the same way.
+pub fn grpc(args: &[&str]) -> Vec<serde_json::Value> {
+    run_script(grpc_script(), args)
+}
+
 fn nats_script() -> &'static str {
     concat!(env!("CARGO_MANIFEST_DIR"), "/interop/nats_client.py")
 }
@@ -111,6 +120,70 @@ impl MqttSubscriber {
 }
 
 impl Drop for MqttSubscriber {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_file(&self.ready);
+    }
+}
+
+/// A `grpc_client.py` command running in the background (a subscriber, a health watch, a
+/// backend), started once it wrote its `--ready` file.
+#[derive(Debug)]
+pub struct GrpcProcess {
+    child: Option<Child>,
+    ready: PathBuf,
+}
+
+impl GrpcProcess {
+    /// Starts `grpc_client.py args… --ready FILE` and waits (with a deadline) for FILE.
+    pub async fn start(args: &[&str]) -> Self {
+        let ready = std::env::temp_dir().join(unique("grpc-ready"));
+        let child = Command::new("python3")
+            .arg(grpc_script())
+            .args(args)
+            .arg("--ready")
+            .arg(&ready)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let path = ready.clone();
+        crate::eventually(Duration::from_secs(30), "grpc client ready", || {
+            let path = path.clone();
+            async move { path.exists().then_some(()) }
+        })
+        .await;
+        Self {
+            child: Some(child),
+            ready,
+        }
+    }
+
+    /// What the process wrote to its ready file (a backend's port).
+    pub fn ready_contents(&self) -> String {
+        std::fs::read_to_string(&self.ready).unwrap_or_default()
+    }
+
+    /// Waits for the process to finish; the JSON lines it printed.
+    pub async fn lines(mut self) -> Vec<serde_json::Value> {
+        let child = self.child.take().expect("running");
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .expect("join")
+            .expect("wait");
+        assert!(
+            out.status.success(),
+            "grpc client: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        parse_lines(&out.stdout)
+    }
+}
+
+impl Drop for GrpcProcess {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

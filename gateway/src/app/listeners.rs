@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use switchyard_core::hub::Hub;
+use switchyard_grpc::GrpcInbound;
 use switchyard_http::inbound::{HttpInbound, Streams};
 use switchyard_http::server::{
     RESERVE_CONNECTIONS, Reserve, ServerOptions, Stopping, reserve_router, serve,
@@ -84,6 +85,27 @@ async fn admin(
     let connections = streams.connections.clone();
     tokio::spawn(serve(listener, routes, options, stopping, connections));
     Ok(())
+}
+
+/// Binds the gRPC listener when `listen.grpc` asks for one.
+pub(super) async fn grpc(
+    config: &Config,
+    running: &super::Running,
+) -> anyhow::Result<Option<GrpcInbound>> {
+    let Some(addr) = &config.listen.grpc else {
+        return Ok(None);
+    };
+    let listener = bind(addr, "listen.grpc").await?;
+    // The address actually bound (port 0 picks one): tests and scripts read this line.
+    tracing::info!(address = %listener.local_addr()?, "grpc listening");
+    Ok(Some(GrpcInbound {
+        listener,
+        hub: running.hub.clone(),
+        config: Arc::new(config.grpc.clone()),
+        readiness: running.readiness.clone(),
+        streams_end: running.streams.shutdown.clone(),
+        connections: running.streams.connections.clone(),
+    }))
 }
 
 async fn bind(addr: &str, key: &str) -> anyhow::Result<TcpListener> {

@@ -43,8 +43,8 @@ pub(super) fn check_inbounds(
 ) {
     for (name, entry) in &config.inbounds {
         let path = format!("inbounds.{name}");
-        if name == super::HTTP_INBOUND {
-            errors.push(format!("{path}: `http` is the HTTP family's inbound name"));
+        if name == super::HTTP_INBOUND || name == super::GRPC_INBOUND {
+            errors.push(format!("{path}: `{name}` is a listener's inbound name"));
         }
         if let Err(es) = super::inbounds::build(name, &entry.kind) {
             errors.extend(es);

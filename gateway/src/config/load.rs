@@ -28,6 +28,7 @@ const SECTIONS: &[&str] = &[
     "listen",
     "log",
     "http",
+    "grpc",
     "hub",
     "limits",
     "shutdown",
@@ -47,6 +48,7 @@ pub fn load(text: &str) -> (Config, Vec<String>) {
     section(get("listen"), "listen", &mut config.listen, &mut errors);
     section(get("log"), "log", &mut config.log, &mut errors);
     section(get("http"), "http", &mut config.http, &mut errors);
+    section(get("grpc"), "grpc", &mut config.grpc, &mut errors);
     section(get("hub"), "hub", &mut config.hub, &mut errors);
     section(get("limits"), "limits", &mut config.limits, &mut errors);
     let shutdown = get("shutdown");
@@ -216,6 +218,9 @@ fn apply_env(config: &mut Config) {
     if let Ok(addr) = std::env::var("SWITCHYARD_ADMIN_LISTEN") {
         config.listen.admin = Some(addr);
     }
+    if let Ok(addr) = std::env::var("SWITCHYARD_GRPC_LISTEN") {
+        config.listen.grpc = Some(addr);
+    }
     if let Ok(level) = std::env::var("SWITCHYARD_LOG") {
         config.log.level = level;
     }
@@ -235,6 +240,14 @@ fn check_addresses(config: &Config, errors: &mut Vec<String>) {
             "listen.admin: `{admin}` is not an address like 127.0.0.1:9464"
         ));
     }
+    if let Some(grpc) = &config.listen.grpc
+        && grpc.parse::<SocketAddr>().is_err()
+    {
+        errors.push(format!(
+            "listen.grpc: `{grpc}` is not an address like 127.0.0.1:50051"
+        ));
+    }
+    errors.extend(config.grpc.validate());
     if tracing_subscriber::EnvFilter::try_new(&config.log.level).is_err() {
         errors.push(format!(
             "log.level: `{}` is not a valid filter (try `info` or `debug`)",

@@ -1,10 +1,10 @@
 //! An event as the hub stores and fans it out: encoded once, shared by every subscriber.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::cloudevent::{CloudEvent, Data, json};
+use crate::cloudevent::{CloudEvent, Data, json, protobuf};
 
 /// Whether a hub message carries an event or tells the subscriber it missed some.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +25,9 @@ pub struct HubMessage {
     pub json: Bytes,
     /// The complete Server-Sent Events frame, `id:` included, ending in a blank line.
     pub sse: Bytes,
+    /// The event in the protobuf format, made by the first subscriber that asks (gRPC
+    /// streams) and shared by the rest.
+    protobuf: OnceLock<Bytes>,
 }
 
 /// The type of the event a subscriber receives when its cursor fell out of the window.
@@ -47,6 +50,7 @@ impl Encoded {
             kind: MessageKind::Event,
             json: self.0,
             sse,
+            protobuf: OnceLock::new(),
         }
     }
 }
@@ -72,7 +76,22 @@ impl HubMessage {
             kind: MessageKind::Reset,
             json: encoded.0,
             sse,
+            protobuf: OnceLock::new(),
         }
+    }
+
+    /// The event in the protobuf event format, encoded once for every subscriber.
+    pub fn protobuf(&self) -> &Bytes {
+        self.protobuf
+            .get_or_init(|| match json::decode_event(&self.json) {
+                Ok(event) => Bytes::from(protobuf::encode_event(&event)),
+                // The hub encoded this JSON itself, so it always decodes; were it not to, the
+                // subscriber gets an empty event rather than the gateway a panic.
+                Err(error) => {
+                    tracing::error!(%error, seq = self.seq, "hub message does not decode");
+                    Bytes::new()
+                }
+            })
     }
 }
 

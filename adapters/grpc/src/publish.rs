@@ -1,0 +1,95 @@
+//! `Publish` and `PublishBatch` of `switchyard.v1.Gateway`: decode and validate everything,
+//! then deliver in order, answering once every sink of every matching route confirmed.
+//! A client deadline (`grpc-timeout`) bounds the whole call: tonic drops the delivery when it
+//! passes, and the client sees DEADLINE_EXCEEDED.
+
+use tonic::{Request, Response, Status};
+
+use switchyard_core::cloudevent::CloudEvent;
+use switchyard_core::cloudevent::protobuf::{self, pb};
+use switchyard_core::event::Event;
+use switchyard_core::pipeline::deliver;
+use switchyard_core::topic::validate_topic_name;
+
+use crate::proto::switchyard_v1::gateway_server::Gateway;
+use crate::proto::switchyard_v1::{
+    PublishBatchRequest, PublishRequest, PublishResponse, SubscribeRequest,
+};
+use crate::shared::Shared;
+use crate::status;
+use crate::subscribe::{self, Feed};
+
+/// The `switchyard.v1.Gateway` service.
+#[derive(Debug)]
+pub(crate) struct GatewayService(pub Shared);
+
+#[tonic::async_trait]
+impl Gateway for GatewayService {
+    async fn publish(
+        &self,
+        request: Request<PublishRequest>,
+    ) -> Result<Response<PublishResponse>, Status> {
+        let PublishRequest { topic, event } = request.into_inner();
+        validate_topic_name(&topic).map_err(status::invalid_topic)?;
+        let event = event.ok_or_else(|| Status::invalid_argument("`event` is required"))?;
+        let event = protobuf::from_proto(event).map_err(status::invalid_event)?;
+        let accepted = deliver_all(&self.0, &topic, vec![event]).await?;
+        Ok(Response::new(PublishResponse { accepted }))
+    }
+
+    async fn publish_batch(
+        &self,
+        request: Request<PublishBatchRequest>,
+    ) -> Result<Response<PublishResponse>, Status> {
+        let PublishBatchRequest { topic, batch } = request.into_inner();
+        validate_topic_name(&topic).map_err(status::invalid_topic)?;
+        let batch = batch.ok_or_else(|| Status::invalid_argument("`batch` is required"))?;
+        // All decoded and validated before any is delivered: one bad event refuses the batch.
+        let events = decode_batch(batch)?;
+        let accepted = deliver_all(&self.0, &topic, events).await?;
+        Ok(Response::new(PublishResponse { accepted }))
+    }
+
+    type SubscribeStream = Feed;
+
+    async fn subscribe(
+        &self,
+        request: Request<SubscribeRequest>,
+    ) -> Result<Response<Feed>, Status> {
+        subscribe::open(&self.0, request.into_inner()).map(Response::new)
+    }
+}
+
+fn decode_batch(batch: pb::CloudEventBatch) -> Result<Vec<CloudEvent>, Status> {
+    batch
+        .events
+        .into_iter()
+        .enumerate()
+        .map(|(index, event)| {
+            protobuf::from_proto(event).map_err(|e| status::invalid_event(e.in_event(index)))
+        })
+        .collect()
+}
+
+/// Delivers `events` on `topic` in order; the ids of those delivered, or the first failure
+/// (with `accepted-count` when some were delivered before it).
+pub(crate) async fn deliver_all(
+    shared: &Shared,
+    topic: &str,
+    events: Vec<CloudEvent>,
+) -> Result<Vec<String>, Status> {
+    let topic: std::sync::Arc<str> = topic.into();
+    let mut accepted = Vec::with_capacity(events.len());
+    for cloud in events {
+        let id = cloud.id.clone();
+        let event = Event::new(cloud, shared.inbound.clone(), topic.clone());
+        if let Err(err) = deliver(&shared.pipeline, event).await {
+            return Err(status::with_accepted(
+                status::from_delivery(&err),
+                accepted.len(),
+            ));
+        }
+        accepted.push(id);
+    }
+    Ok(accepted)
+}

@@ -1,0 +1,19 @@
+//! What every gRPC service of the listener shares.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use switchyard_core::hub::Hub;
+use switchyard_core::pipeline::Pipeline;
+
+/// The pipeline published events go to, the hub subscriptions read from.
+#[derive(Debug, Clone)]
+pub(crate) struct Shared {
+    pub pipeline: Pipeline,
+    pub hub: Hub,
+    /// The inbound name events published here carry (`grpc`).
+    pub inbound: Arc<str>,
+    /// Cancelled in the drain's last phase: subscription streams end with UNAVAILABLE.
+    pub streams_end: CancellationToken,
+}
