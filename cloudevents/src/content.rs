@@ -49,10 +49,18 @@ pub fn detect_mode(content_type: Option<impl AsRef<[u8]>>) -> Mode {
 
 /// Whether a structured or batched content type names the JSON format: its essence ends in
 /// `+json` (`application/cloudevents+json`, `application/cloudevents-batch+json`),
-/// case-insensitive, parameters allowed. The only format Switchyard speaks.
+/// case-insensitive, parameters allowed.
 pub fn is_json_format(content_type: &str) -> bool {
     let essence = content_type.split(';').next().unwrap_or_default().trim();
     has_suffix(essence, "+json")
+}
+
+/// Whether a structured or batched content type names the protobuf format: its essence ends
+/// in `+protobuf` (`application/cloudevents+protobuf`,
+/// `application/cloudevents-batch+protobuf`), case-insensitive, parameters allowed.
+pub fn is_protobuf_format(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    has_suffix(essence, "+protobuf")
 }
 
 /// Sent for JSON data without a `datacontenttype`: the JSON format implies JSON, while an

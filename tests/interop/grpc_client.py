@@ -15,6 +15,8 @@ follow), then speaks to the gateway. Prints one JSON line per result.
     grpc_client.py ce-publish ADDR SOURCE COUNT PREFIX
     grpc_client.py ce-subscribe ADDR SOURCE COUNT TIMEOUT_S --ready FILE
     grpc_client.py backend COUNT TIMEOUT_S --ready FILE [--fail-first N]
+    grpc_client.py encode rich|batch        the serialized message, in base64
+    grpc_client.py decode BASE64            an io.cloudevents.v1.CloudEvent, as JSON
 """
 import argparse
 import base64
@@ -310,6 +312,20 @@ def cmd_backend(a):
     server.stop(grace=1)
 
 
+def cmd_encode(a):
+    if a.what == "rich":
+        data = rich().SerializeToString()
+    else:
+        data = ce.CloudEventBatch(events=[simple(i, "pb-") for i in range(3)]).SerializeToString()
+    out({"base64": base64.b64encode(data).decode(), "view": view(rich()) if a.what == "rich" else None})
+
+
+def cmd_decode(a):
+    event = ce.CloudEvent()
+    event.ParseFromString(base64.b64decode(a.data))
+    out(view(event))
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -325,10 +341,13 @@ def main():
     s = sub.add_parser("ce-subscribe"); s.add_argument("addr"); s.add_argument("source"); s.add_argument("count", type=int); s.add_argument("timeout", type=float)
     s.add_argument("--ready"); s.add_argument("--cluster")
     s = sub.add_parser("backend"); s.add_argument("count", type=int); s.add_argument("timeout", type=float); s.add_argument("--ready", required=True); s.add_argument("--fail-first", type=int, default=0)
+    s = sub.add_parser("encode"); s.add_argument("what")
+    s = sub.add_parser("decode"); s.add_argument("data")
     a = p.parse_args()
     {"publish": cmd_publish, "publish-rich": cmd_publish_rich, "call": cmd_call, "subscribe": cmd_subscribe,
      "health": cmd_health, "watch": cmd_watch, "reflect": cmd_reflect, "ce-publish": cmd_ce_publish,
-     "ce-subscribe": cmd_ce_subscribe, "backend": cmd_backend}[a.cmd](a)
+     "ce-subscribe": cmd_ce_subscribe, "backend": cmd_backend, "encode": cmd_encode,
+     "decode": cmd_decode}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -306,3 +306,102 @@ async fn the_cloudevent_service_publishes_and_subscribes_by_source() {
         .collect();
     assert_eq!(ids, ["ce-0", "ce-2"], "cluster c1 only");
 }
+
+/// The protobuf event format outside gRPC: `POST /topics/{topic}` takes
+/// `application/cloudevents+protobuf` and its batch form, bytes made by Python's protobuf.
+#[tokio::test(flavor = "multi_thread")]
+async fn http_publish_takes_the_protobuf_format_and_its_batch() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let gw = Gateway::start();
+    let mut sse = SseStream::connect(&gw.url("/topics/pb/%23"), &[]).await;
+    let rich = one(python::grpc(&["encode", "rich"]));
+    let body = b64
+        .decode(rich["base64"].as_str().expect("b64"))
+        .expect("base64");
+    let ct = [("content-type", "application/cloudevents+protobuf")];
+    let res = post(&gw.url("/topics/pb/one"), &ct, body).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let got = sse.next_event(T).await.expect("event").json();
+    assert_eq!(got["id"], "rich-1");
+    assert_eq!(got["count"], -42);
+    assert_eq!(got["time"], "2023-11-14T22:13:20.005Z");
+    let batch = one(python::grpc(&["encode", "batch"]));
+    let body = b64
+        .decode(batch["base64"].as_str().expect("b64"))
+        .expect("base64");
+    let ct = [("content-type", "application/cloudevents-batch+protobuf")];
+    let res = post(&gw.url("/topics/pb/many"), &ct, body).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(
+        res.json()["accepted"],
+        serde_json::json!(["pb-0", "pb-1", "pb-2"])
+    );
+    let res = post(
+        &gw.url("/topics/pb/bad"),
+        &[("content-type", "application/cloudevents+protobuf")],
+        "not protobuf",
+    )
+    .await;
+    assert_eq!(res.status, 400, "{}", res.text());
+}
+
+/// The WebSocket subprotocol `cloudevents.proto`: binary frames in the protobuf format, both
+/// ways; Python's protobuf writes what is sent and reads what comes back.
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_speaks_cloudevents_proto_in_binary_frames() {
+    use base64::Engine as _;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let gw = Gateway::start();
+    let mut req = format!("ws://{}/topics/wspb/a", gw.addr)
+        .into_client_request()
+        .expect("request");
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        "cloudevents.proto, cloudevents.json"
+            .parse()
+            .expect("header"),
+    );
+    let (mut ws, res) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("connects");
+    assert_eq!(res.headers()["sec-websocket-protocol"], "cloudevents.proto");
+    let rich = one(python::grpc(&["encode", "rich"]));
+    let frame = b64
+        .decode(rich["base64"].as_str().expect("b64"))
+        .expect("base64");
+    ws.send(Message::Binary(frame.into())).await.expect("send");
+    let received = loop {
+        match switchyard_e2e::within(T, "binary frame", ws.next())
+            .await
+            .expect("open")
+            .expect("ok")
+        {
+            Message::Binary(bytes) => break bytes,
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    let view = one(python::grpc(&["decode", &b64.encode(&received)]));
+    // Every attribute and byte comes back; extensions of the types the model keeps as strings
+    // (bytes, URI-reference) come back as `ce_string` in their canonical form (README).
+    let mut expected = rich["view"].clone();
+    expected["attributes"]["blob"] = serde_json::json!(["ce_string", "AAH+"]);
+    expected["attributes"]["link"] = serde_json::json!(["ce_string", "/rel/x"]);
+    assert_eq!(
+        view, expected,
+        "the event came back attribute for attribute"
+    );
+    ws.send(Message::Text("{}".into())).await.expect("send");
+    match switchyard_e2e::within(T, "close", ws.next())
+        .await
+        .expect("open")
+        .expect("ok")
+    {
+        Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1003),
+        other => panic!("expected close 1003, got {other:?}"),
+    }
+}

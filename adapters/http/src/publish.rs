@@ -8,7 +8,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Serialize;
 
-use switchyard_core::cloudevent::{CloudEvent, DecodeError, content, http as binding, json};
+use switchyard_core::cloudevent::{
+    CloudEvent, DecodeError, content, http as binding, json, protobuf,
+};
 use switchyard_core::event::Event;
 use switchyard_core::pipeline::deliver;
 use switchyard_core::topic::validate_topic_name;
@@ -68,14 +70,14 @@ fn decode(
         None => None,
     };
     match binding::detect_mode(content_type) {
-        binding::Mode::Batch => {
-            require_json_format(content_type)?;
-            Ok(json::decode_batch(&body)?)
-        }
-        binding::Mode::Structured => {
-            require_json_format(content_type)?;
-            Ok(vec![json::decode_event(&body)?])
-        }
+        binding::Mode::Batch => match format(content_type)? {
+            Format::Json => Ok(json::decode_batch(&body)?),
+            Format::Protobuf => Ok(protobuf::decode_batch(&body)?),
+        },
+        binding::Mode::Structured => match format(content_type)? {
+            Format::Json => Ok(vec![json::decode_event(&body)?]),
+            Format::Protobuf => Ok(vec![protobuf::decode_event(&body)?]),
+        },
         binding::Mode::Binary if has_ce_headers(headers) => {
             Ok(vec![binding::decode_binary_with(headers, body, percent)?])
         }
@@ -83,18 +85,26 @@ fn decode(
     }
 }
 
-/// Structured and batch modes name an event format; JSON is the only one we speak here.
-fn require_json_format(content_type: Option<&str>) -> Result<(), ApiError> {
+/// The event formats a structured or batched body may be in.
+enum Format {
+    Json,
+    Protobuf,
+}
+
+/// Structured and batch modes name an event format: JSON or protobuf.
+fn format(content_type: Option<&str>) -> Result<Format, ApiError> {
     let content_type = content_type.unwrap_or_default();
     if content::is_json_format(content_type) {
-        Ok(())
+        Ok(Format::Json)
+    } else if content::is_protobuf_format(content_type) {
+        Ok(Format::Protobuf)
     } else {
         let essence = content_type.split(';').next().unwrap_or_default().trim();
         Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_format",
             format!(
-                "event format `{essence}` is not supported; use application/cloudevents+json or application/cloudevents-batch+json"
+                "event format `{essence}` is not supported; use application/cloudevents+json, application/cloudevents+protobuf or their -batch forms"
             ),
         ))
     }

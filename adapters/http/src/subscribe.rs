@@ -56,7 +56,13 @@ pub(crate) async fn subscribe(
     };
     if headers.contains_key(header::UPGRADE) {
         return match upgrade {
-            Ok(upgrade) => ws::upgrade(state, request, upgrade, slot.map(|Extension(s)| s)),
+            Ok(upgrade) => ws::upgrade(
+                state,
+                request,
+                upgrade,
+                &headers,
+                slot.map(|Extension(s)| s),
+            ),
             Err(rejection) => upgrade_refused(&rejection),
         };
     }

@@ -1,7 +1,8 @@
-//! WebSocket subscriptions (CloudEvents WebSocket binding, subprotocol `cloudevents.json`): one
-//! structured event per text frame in both directions. Frames the client sends are published
+//! WebSocket subscriptions (CloudEvents WebSocket binding): one structured event per frame in
+//! both directions, as text frames in the JSON format (subprotocol `cloudevents.json`, the
+//! default) or binary frames in the protobuf format (`cloudevents.proto`). Frames the client sends are published
 //! to the URL's topic. Close codes: 1001 on drain, 1007 invalid UTF-8, 1008 an invalid event or
-//! a publish the gateway refused, 1009 a message over the limit, 1003 a binary frame, 1011 an
+//! a publish the gateway refused, 1009 a message over the limit, 1003 a frame of the other subprotocol's kind, 1011 an
 //! internal failure, 1013 overloaded, 4008 a slow consumer. A close from the client is echoed
 //! with its code before the connection ends.
 
@@ -9,11 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use futures_util::SinkExt;
 use tokio::time::{Instant, interval_at};
 
-use switchyard_core::cloudevent::json;
+use switchyard_core::cloudevent::{CloudEvent, DecodeError, json, protobuf};
 use switchyard_core::event::Event;
 use switchyard_core::hub::{CloseReason, HubMessage, SubscribeOptions, Subscription};
 use switchyard_core::pipeline::deliver;
@@ -24,8 +26,18 @@ use crate::server::ConnectionSlot;
 use crate::state::HttpState;
 use crate::subscribe::SubscribeRequest;
 
-/// The one subprotocol we speak (structured mode, JSON format, text frames).
+/// The JSON subprotocol (structured mode, JSON format, text frames): our first preference,
+/// and what a client that names none gets.
 pub const SUBPROTOCOL: &str = "cloudevents.json";
+/// The protobuf subprotocol (structured mode, protobuf format, binary frames).
+pub const PROTO_SUBPROTOCOL: &str = "cloudevents.proto";
+
+/// The event format of a connection, from its subprotocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Proto,
+}
 
 /// Private-use close code for a subscriber that did not keep up (as Centrifugo's 3008).
 pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
@@ -43,13 +55,15 @@ pub(crate) fn upgrade(
     state: HttpState,
     request: SubscribeRequest,
     upgrade: WebSocketUpgrade,
+    headers: &HeaderMap,
     slot: Option<ConnectionSlot>,
 ) -> Response {
     // The connection's slot under `http.max_connections` stays with it after the upgrade.
     let slot = slot.and_then(|s| s.take());
     let max = state.config.ws_max_message;
+    let wanted = client_preference(headers);
     let upgrade = upgrade
-        .protocols([SUBPROTOCOL])
+        .protocols([wanted])
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         // Backpressure comes from the hub queue; this bounds what a stalled socket can hold.
@@ -63,6 +77,10 @@ pub(crate) fn upgrade(
     let subscription = state.hub.subscribe(request.filter.clone(), options);
     let tracker = state.websockets.clone();
     let with_cursor = request.query.with_cursor;
+    let format = match upgrade.selected_protocol() {
+        Some(p) if p.as_bytes() == PROTO_SUBPROTOCOL.as_bytes() => Format::Proto,
+        _ => Format::Json,
+    };
     upgrade
         .on_failed_upgrade(|err| tracing::debug!(error = %err, "websocket upgrade failed"))
         .on_upgrade(move |socket| {
@@ -71,6 +89,7 @@ pub(crate) fn upgrade(
                 subscription,
                 filter: request.filter,
                 with_cursor,
+                format,
                 state,
             };
             tracker.track_future(async move {
@@ -80,11 +99,30 @@ pub(crate) fn upgrade(
         })
 }
 
+/// The first of our subprotocols in the client's own order of preference (axum keeps the
+/// offer as a sorted set, and would pick by our order); `cloudevents.json` when the client
+/// offers neither.
+fn client_preference(headers: &HeaderMap) -> &'static str {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .find_map(|offered| {
+            [SUBPROTOCOL, PROTO_SUBPROTOCOL]
+                .into_iter()
+                .find(|ours| offered.eq_ignore_ascii_case(ours))
+        })
+        .unwrap_or(SUBPROTOCOL)
+}
+
 struct Connection {
     socket: WebSocket,
     subscription: Subscription,
     filter: TopicFilter,
     with_cursor: bool,
+    format: Format,
     state: HttpState,
 }
 
@@ -162,17 +200,8 @@ impl Connection {
         let mut next = Some(first);
         let mut fed = 0;
         while let Some(msg) = next {
-            let json = if self.with_cursor {
-                with_cursor_extension(&msg)
-            } else {
-                msg.json.clone()
-            };
-            let text = Utf8Bytes::try_from(json)
-                .map_err(|_| Some((close_code::ERROR, "event is not UTF-8".into())))?;
-            self.socket
-                .feed(Message::Text(text))
-                .await
-                .map_err(|_| None)?;
+            let frame = self.frame(&msg)?;
+            self.socket.feed(frame).await.map_err(|_| None)?;
             fed += 1;
             next = if fed < COALESCE_EVENTS {
                 self.subscription.try_recv()
@@ -183,19 +212,49 @@ impl Connection {
         self.socket.flush().await.map_err(|_| None)
     }
 
+    /// One hub message as a frame of this connection's subprotocol.
+    fn frame(&self, msg: &HubMessage) -> Result<Message, Closing> {
+        if self.format == Format::Proto {
+            let bytes = if self.with_cursor {
+                proto_with_cursor(msg)
+            } else {
+                msg.protobuf().clone()
+            };
+            return Ok(Message::Binary(bytes));
+        }
+        let json = if self.with_cursor {
+            with_cursor_extension(msg)
+        } else {
+            msg.json.clone()
+        };
+        let text = Utf8Bytes::try_from(json)
+            .map_err(|_| Some((close_code::ERROR, "event is not UTF-8".into())))?;
+        Ok(Message::Text(text))
+    }
+
     /// Handles one client frame; `Some` ends the connection.
     async fn on_client_message(&mut self, msg: Message) -> Option<Closing> {
-        match msg {
-            Message::Text(text) => self.publish(text).await.err(),
-            Message::Binary(_) => Some(Some((
+        let wrong_kind = |what: &str| {
+            Some(Some((
                 close_code::UNSUPPORTED,
-                "binary frames are not part of cloudevents.json".into(),
-            ))),
-            Message::Close(_) => {
+                format!("{what} frames are not part of this subprotocol"),
+            )))
+        };
+        match (msg, self.format) {
+            (Message::Text(text), Format::Json) => {
+                let bytes = bytes::Bytes::from(text);
+                self.publish(json::decode_event(&bytes)).await.err()
+            }
+            (Message::Binary(bytes), Format::Proto) => {
+                self.publish(protobuf::decode_event(&bytes)).await.err()
+            }
+            (Message::Binary(_), Format::Json) => wrong_kind("binary"),
+            (Message::Text(_), Format::Proto) => wrong_kind("text"),
+            (Message::Close(_), _) => {
                 self.finish_close_handshake().await;
                 Some(None)
             }
-            Message::Ping(_) | Message::Pong(_) => None,
+            (Message::Ping(_) | Message::Pong(_), _) => None,
         }
     }
 
@@ -211,16 +270,14 @@ impl Connection {
         .await;
     }
 
-    async fn publish(&mut self, text: Utf8Bytes) -> Result<(), Closing> {
+    async fn publish(&mut self, decoded: Result<CloudEvent, DecodeError>) -> Result<(), Closing> {
         if !self.filter.is_exact() {
             return Err(Some((
                 close_code::POLICY,
                 "cannot publish to a wildcard filter".into(),
             )));
         }
-        let bytes = bytes::Bytes::from(text);
-        let cloud = json::decode_event(&bytes)
-            .map_err(|e| Some((close_code::POLICY, short(e.to_string()))))?;
+        let cloud = decoded.map_err(|e| Some((close_code::POLICY, short(e.to_string()))))?;
         let event = Event::new(cloud, self.state.inbound.clone(), self.filter.as_str());
         deliver(&self.state.pipeline, event)
             .await
@@ -238,6 +295,21 @@ fn with_cursor_extension(msg: &HubMessage) -> bytes::Bytes {
     out.extend_from_slice(b"\",");
     out.extend_from_slice(msg.json.get(1..).unwrap_or_default());
     out.into()
+}
+
+/// The protobuf event with extension `hubcursor` added, as [`with_cursor_extension`] does
+/// for JSON.
+fn proto_with_cursor(msg: &HubMessage) -> bytes::Bytes {
+    use protobuf::pb::cloud_event::CloudEventAttributeValue;
+    use protobuf::pb::cloud_event::cloud_event_attribute_value::Attr;
+    use switchyard_core::cloudevent::protobuf::pb::CloudEvent as PbEvent;
+    let Ok(mut event) = <PbEvent as prost::Message>::decode(msg.protobuf().clone()) else {
+        return msg.protobuf().clone();
+    };
+    let cursor = Attr::CeString(msg.seq.to_string());
+    let value = CloudEventAttributeValue { attr: Some(cursor) };
+    event.attributes.insert("hubcursor".into(), value);
+    prost::Message::encode_to_vec(&event).into()
 }
 
 fn close_for_read_error(err: &axum::Error) -> Closing {
