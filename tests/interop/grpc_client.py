@@ -9,6 +9,7 @@ follow), then speaks to the gateway. Prints one JSON line per result.
     grpc_client.py publish-rich ADDR TOPIC
     grpc_client.py call ADDR TOPIC CASE [--timeout S]     CASE: ok | invalid | big | no-event | bad-batch
     grpc_client.py subscribe ADDR FILTER COUNT TIMEOUT_S [--since N] [--group G] [--ready FILE]
+                             [--hold FILE]   after the first event, stop reading until FILE exists
     grpc_client.py health ADDR [SERVICE]
     grpc_client.py watch ADDR COUNT TIMEOUT_S --ready FILE
     grpc_client.py reflect ADDR
@@ -194,12 +195,23 @@ def cmd_subscribe(a):
         for reply in stream_with_ready(stream, a.ready):
             out({"cursor": reply.cursor, "reset": reply.reset, "event": view(reply.event)})
             seen += 1
+            if seen == 1 and a.hold:
+                hold(a.hold, a.timeout)
             if seen >= a.count:
                 stream.cancel()
                 return
     except grpc.RpcError as err:
         if err.code() != grpc.StatusCode.CANCELLED:
             out(status_view(err))
+
+
+def hold(path, timeout):
+    """A subscriber that stops reading (a stalled consumer) until told to go on."""
+    deadline = time.monotonic() + timeout
+    while not pathlib.Path(path).exists():
+        if time.monotonic() > deadline:
+            sys.exit("hold: never released")
+        time.sleep(0.05)
 
 
 def stream_with_ready(stream, ready):
@@ -333,7 +345,7 @@ def main():
     s = sub.add_parser("publish-rich"); s.add_argument("addr"); s.add_argument("topic")
     s = sub.add_parser("call"); s.add_argument("addr"); s.add_argument("topic"); s.add_argument("case"); s.add_argument("--timeout", type=float, default=30)
     s = sub.add_parser("subscribe"); s.add_argument("addr"); s.add_argument("filter"); s.add_argument("count", type=int); s.add_argument("timeout", type=float)
-    s.add_argument("--since", type=int); s.add_argument("--group"); s.add_argument("--ready")
+    s.add_argument("--since", type=int); s.add_argument("--group"); s.add_argument("--ready"); s.add_argument("--hold")
     s = sub.add_parser("health"); s.add_argument("addr"); s.add_argument("service", nargs="?", default="")
     s = sub.add_parser("watch"); s.add_argument("addr"); s.add_argument("count", type=int); s.add_argument("timeout", type=float); s.add_argument("--ready", required=True)
     s = sub.add_parser("reflect"); s.add_argument("addr")

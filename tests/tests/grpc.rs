@@ -405,3 +405,82 @@ async fn websocket_speaks_cloudevents_proto_in_binary_frames() {
         other => panic!("expected close 1003, got {other:?}"),
     }
 }
+
+/// A subscriber that stops reading is ended by the hub once its queue is full: after what it
+/// had, the stream ends RESOURCE_EXHAUSTED, and a resume from its last cursor gets exactly the
+/// rest.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_subscriber_ends_resource_exhausted_and_resumes_from_its_cursor() {
+    const EVENTS: usize = 600;
+    let (gw, addr) = gateway(
+        "hub: { subscriber_queue: 8, replay_bytes: 67108864 }\nhttp: { body_limit: 8388608 }\n",
+    );
+    let topic = format!("stall/{}", unique("s"));
+    let hold = std::env::temp_dir().join(unique("grpc-hold"));
+    let hold_arg = hold.to_string_lossy().into_owned();
+    let stalled = GrpcProcess::start(&[
+        "subscribe",
+        &addr,
+        &topic,
+        "100000",
+        "60",
+        "--hold",
+        &hold_arg,
+    ])
+    .await;
+    // 32 KiB each, far more than HTTP/2 flow control and the queue hold together.
+    let data = "x".repeat(32 * 1024);
+    for chunk in 0..EVENTS / 100 {
+        let batch: Vec<serde_json::Value> = (chunk * 100..(chunk + 1) * 100)
+            .map(|i| serde_json::json!({"specversion": "1.0", "id": format!("s-{i}"), "source": "/t", "type": "t", "data": data}))
+            .collect();
+        let url = gw.url(&format!("/topics/{topic}"));
+        let ct = [("content-type", "application/cloudevents-batch+json")];
+        let res = post(&url, &ct, serde_json::Value::from(batch).to_string()).await;
+        assert_eq!(res.status, 200, "{}", res.text());
+    }
+    std::fs::write(&hold, "go").expect("release");
+    let lines = stalled.lines().await;
+    let _ = std::fs::remove_file(&hold);
+    let end = lines.last().expect("lines");
+    assert_eq!(end["code"], "RESOURCE_EXHAUSTED", "{end}");
+    assert!(
+        end["details"]
+            .as_str()
+            .expect("details")
+            .contains("slow consumer"),
+        "{end}"
+    );
+    let got: Vec<&serde_json::Value> = lines.iter().filter(|l| l.get("event").is_some()).collect();
+    assert!(
+        got.len() < EVENTS,
+        "the stream ended early: {} of {EVENTS}",
+        got.len()
+    );
+    let last = got.last().expect("some events")["cursor"].to_string();
+    let first_missing = got.len();
+    let rest = EVENTS - first_missing;
+    let resumed = GrpcProcess::start(&[
+        "subscribe",
+        &addr,
+        &topic,
+        &rest.to_string(),
+        "30",
+        "--since",
+        &last,
+    ])
+    .await
+    .lines()
+    .await;
+    let ids: Vec<&str> = got
+        .iter()
+        .copied()
+        .chain(&resumed)
+        .map(|l| l["event"]["id"].as_str().expect("an event, no reset"))
+        .collect();
+    let expected: Vec<String> = (0..EVENTS).map(|i| format!("s-{i}")).collect();
+    assert_eq!(
+        ids, expected,
+        "every event once, in order, across the resume"
+    );
+}
