@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use switchyard_amqp::{AmqpInboundConfig, AmqpOutboundConfig};
 use switchyard_core::hub::HubConfig;
-use switchyard_grpc::GrpcConfig;
+use switchyard_grpc::{GrpcConfig, GrpcOutboundConfig};
 use switchyard_http::HttpConfig;
 use switchyard_http::webhook::WebhookConfig;
 use switchyard_mqtt::{MqttInboundConfig, MqttOutboundConfig};
@@ -192,6 +192,8 @@ pub enum OutboundConfig {
     Amqp(AmqpOutboundConfig),
     /// NATS publishes, core or JetStream confirmed by the PubAck (`type: nats`).
     Nats(NatsOutboundConfig),
+    /// Calls of a gRPC backend's `Publish` (`type: grpc`).
+    Grpc(GrpcOutboundConfig),
 }
 
 /// `inbounds.NAME:` a broker source, chosen by `type`, plus what it shares with every inbound.

@@ -92,3 +92,47 @@ async fn grpc_to_amqp_carries_a_thousand_events_confirmed() {
     ledger(ids, (0..COUNT).map(|i| format!("{prefix}{i}")), 0);
     python::run(&["amqp-delete", &exchange, &queue]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mqtt_to_a_grpc_backend_carries_a_thousand_events() {
+    // The user's service: Python grpcio implementing switchyard.v1.Gateway, answering
+    // UNAVAILABLE to its first calls as a backend that is still starting.
+    let backend =
+        GrpcProcess::start(&["backend", &COUNT.to_string(), "90", "--fail-first", "3"]).await;
+    let port = backend.ready_contents();
+    let topic = unique("to-grpc");
+    let yaml = format!(
+        "inbounds:\n  devices: {{ type: mqtt, url: \"{MQTT}\", subscribe: [\"{topic}/#\"], client_id: \"{id}\" }}\noutbounds:\n  service: {{ type: grpc, url: \"http://127.0.0.1:{port}\" }}\nroutes:\n  - {{ name: r, from: devices, to: service }}\n",
+        id = unique("sy")
+    );
+    let gw = Gateway::start_with(Some(&yaml));
+    ready(&gw).await;
+    python::run(&[
+        "mqtt-pub",
+        &format!("{topic}/room1"),
+        &COUNT.to_string(),
+        "v5-binary",
+    ]);
+    let lines = backend.lines().await;
+    for line in &lines {
+        assert_eq!(
+            line["topic"].as_str(),
+            Some(format!("{topic}/room1").as_str()),
+            "{line}"
+        );
+    }
+    let first = &lines
+        .iter()
+        .find(|l| l["event"]["id"] == "py-0")
+        .expect("py-0 arrived")["event"];
+    assert_eq!(first["source"], "/interop/python");
+    assert_eq!(
+        first["attributes"]["subject"],
+        serde_json::json!(["ce_string", "sensor-0"])
+    );
+    let ids = lines
+        .iter()
+        .map(|l| l["event"]["id"].as_str().expect("id").to_owned());
+    // The backend records a call only when it accepts it: duplicates would be redeliveries.
+    ledger(ids, (0..COUNT).map(|i| format!("py-{i}")), 0);
+}

@@ -7,6 +7,7 @@ mod cloudevent_service;
 mod config;
 mod health;
 pub mod inbound;
+mod outbound;
 mod proto;
 mod publish;
 mod shared;
@@ -17,5 +18,6 @@ mod wire;
 
 pub use config::GrpcConfig;
 pub use inbound::GrpcInbound;
+pub use outbound::{GrpcOutbound, GrpcOutboundConfig, GrpcOutboundPlan, GrpcService};
 pub use proto::{DESCRIPTORS, cloudevents_v1, switchyard_v1};
 pub use wire::SubscribeResponse;

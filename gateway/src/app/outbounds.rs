@@ -3,6 +3,7 @@
 
 use switchyard_amqp::AmqpOutbound;
 use switchyard_core::outbound::Outbound;
+use switchyard_grpc::GrpcOutbound;
 use switchyard_http::webhook::Webhook;
 use switchyard_mqtt::MqttOutbound;
 use switchyard_nats::NatsOutbound;
@@ -16,6 +17,7 @@ pub(super) fn build(name: &str, kind: &OutboundConfig) -> Result<Box<dyn Outboun
         OutboundConfig::Mqtt(cfg) => boxed(MqttOutbound::build(name, cfg)),
         OutboundConfig::Amqp(cfg) => boxed(AmqpOutbound::build(name, cfg)),
         OutboundConfig::Nats(cfg) => boxed(NatsOutbound::build(name, cfg)),
+        OutboundConfig::Grpc(cfg) => boxed(GrpcOutbound::build(name, cfg)),
     }
 }
 
