@@ -484,3 +484,24 @@ async fn a_stalled_subscriber_ends_resource_exhausted_and_resumes_from_its_curso
         "every event once, in order, across the resume"
     );
 }
+
+/// The drain lets a unary call under way finish (its sink is slow), inside the grace.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publish_under_way_when_the_drain_starts_still_succeeds() {
+    let slow = Receiver::start_slow(Duration::from_millis(1500)).await;
+    let config = format!(
+        "outbounds:\n  slow: {{ type: webhook, url: \"http://{}/\", retry: {{ attempts: 1 }} }}\nroutes:\n  - {{ name: r, from: grpc, to: slow }}\n",
+        slow.addr
+    );
+    let (mut gw, addr) = gateway(&config);
+    let call = tokio::task::spawn_blocking(move || python::grpc(&["call", &addr, "slow/a", "ok"]));
+    switchyard_e2e::eventually(T, "the call reached the sink", || {
+        let slow = slow.clone();
+        async move { (slow.in_flight.load(std::sync::atomic::Ordering::SeqCst) > 0).then_some(()) }
+    })
+    .await;
+    let exited = tokio::task::spawn_blocking(move || gw.terminate());
+    let reply = one(call.await.expect("join"));
+    assert_eq!(reply["code"], "OK", "{reply}");
+    assert_eq!(exited.await.expect("join"), Some(0));
+}
