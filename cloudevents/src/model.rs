@@ -33,13 +33,23 @@ pub struct CloudEvent {
     pub data: Option<Data>,
 }
 
-/// The value of an extension attribute. The JSON format only distinguishes these three types;
-/// Binary, URI, URI-reference and Timestamp travel as strings in their canonical form.
+/// The value of an extension attribute, by its CloudEvents type. The JSON format and the
+/// header bindings distinguish only string, integer and boolean: they read every other type
+/// as a string and write it as its canonical string. A typed format (protobuf) reads and
+/// writes all seven, so an extension keeps its type from protobuf to protobuf.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExtensionValue {
     String(String),
     Integer(i32),
     Boolean(bool),
+    /// Bytes; canonical string: base64.
+    Binary(bytes::Bytes),
+    /// An absolute URI, validated.
+    Uri(String),
+    /// A URI-reference, validated.
+    UriRef(String),
+    /// An RFC 3339 timestamp, validated, kept as written.
+    Timestamp(String),
 }
 
 /// An event's payload.
@@ -58,9 +68,13 @@ impl ExtensionValue {
     /// The canonical string form (CloudEvents type system), used by bindings without types.
     pub fn to_canonical_string(&self) -> String {
         match self {
-            Self::String(s) => s.clone(),
+            Self::String(s) | Self::Uri(s) | Self::UriRef(s) | Self::Timestamp(s) => s.clone(),
             Self::Integer(i) => i.to_string(),
             Self::Boolean(b) => b.to_string(),
+            Self::Binary(b) => {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.encode(b)
+            }
         }
     }
 }
@@ -95,7 +109,10 @@ impl CloudEvent {
             "subject" => self.subject.as_deref().map(Cow::Borrowed),
             "time" => self.time.as_deref().map(Cow::Borrowed),
             other => self.extensions.get(other).map(|v| match v {
-                ExtensionValue::String(s) => Cow::Borrowed(s.as_str()),
+                ExtensionValue::String(s)
+                | ExtensionValue::Uri(s)
+                | ExtensionValue::UriRef(s)
+                | ExtensionValue::Timestamp(s) => Cow::Borrowed(s.as_str()),
                 v => Cow::Owned(v.to_canonical_string()),
             }),
         }

@@ -2,11 +2,11 @@
 //! (`application/cloudevents-batch+protobuf`), on the spec's own schema
 //! (`proto/io/cloudevents/v1/cloudevents.proto`, generated into [`pb`]).
 //!
-//! Types: protobuf carries every CloudEvents type; the model keeps extensions as string,
-//! integer or boolean, as the JSON format does. Bytes, URI, URI-reference and timestamp
-//! extensions therefore arrive as their canonical strings (bytes in base64, timestamps in
-//! RFC 3339 UTC) and leave as `ce_string`. The optional core attributes leave with their own
-//! types: `dataschema` as `ce_uri`, `time` as `ce_timestamp` (normalised to UTC).
+//! Types: protobuf carries every CloudEvents type, and so does the model's
+//! [`ExtensionValue`](crate::ExtensionValue): an extension keeps its type from protobuf to
+//! protobuf (timestamps normalised to UTC), and formats without the type (JSON, headers) see
+//! its canonical string. The optional core attributes leave with their own types:
+//! `dataschema` as `ce_uri`, `time` as `ce_timestamp` (normalised to UTC).
 //!
 //! Data:
 //! - `text_data` is JSON data (`Data::Json`, validated) when `datacontenttype` is a JSON type,

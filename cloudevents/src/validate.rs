@@ -164,7 +164,12 @@ fn check_extension(name: &str, value: &ExtensionValue) -> Result<(), DecodeError
     }
     match value {
         ExtensionValue::String(s) => check_string(name, s),
-        ExtensionValue::Integer(_) | ExtensionValue::Boolean(_) => Ok(()),
+        ExtensionValue::Uri(s) => check_absolute_uri(name, s),
+        ExtensionValue::UriRef(s) => check_uri_reference(name, s),
+        ExtensionValue::Timestamp(s) => check_timestamp(name, s),
+        ExtensionValue::Integer(_) | ExtensionValue::Boolean(_) | ExtensionValue::Binary(_) => {
+            Ok(())
+        }
     }
 }
 

@@ -203,6 +203,7 @@ fn binary_headers(event: &CloudEvent, prefix: HeaderPrefix) -> Result<FieldTable
             ExtensionValue::String(s) => text(s),
             ExtensionValue::Integer(i) => AMQPValue::LongInt(*i),
             ExtensionValue::Boolean(b) => AMQPValue::Boolean(*b),
+            other => text(&other.to_canonical_string()),
         };
         put(name, value)?;
     }

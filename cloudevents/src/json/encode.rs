@@ -37,6 +37,11 @@ pub fn encode_event(event: &CloudEvent, out: &mut Vec<u8>) {
             ExtensionValue::Boolean(b) => {
                 out.extend_from_slice(if *b { b"true" } else { b"false" })
             }
+            // The JSON format has no type for these: their canonical strings.
+            other @ ExtensionValue::Binary(_) => write_str(out, &other.to_canonical_string()),
+            ExtensionValue::Uri(s) | ExtensionValue::UriRef(s) | ExtensionValue::Timestamp(s) => {
+                write_str(out, s)
+            }
         }
     }
     write_data(out, event.data.as_ref());

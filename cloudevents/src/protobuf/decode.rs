@@ -1,6 +1,5 @@
 //! Protobuf messages to events: every attribute checked as for any other format.
 
-use base64::Engine as _;
 use bytes::Bytes;
 use prost::Message as _;
 
@@ -66,17 +65,17 @@ fn attribute_value(
     Ok(match attr {
         Attr::CeBoolean(b) => ExtensionValue::Boolean(b),
         Attr::CeInteger(i) => ExtensionValue::Integer(i),
-        Attr::CeString(s) | Attr::CeUri(s) | Attr::CeUriRef(s) => ExtensionValue::String(s),
-        Attr::CeBytes(b) => {
-            ExtensionValue::String(base64::engine::general_purpose::STANDARD.encode(b))
-        }
+        Attr::CeString(s) => ExtensionValue::String(s),
+        Attr::CeUri(s) => ExtensionValue::Uri(s),
+        Attr::CeUriRef(s) => ExtensionValue::UriRef(s),
+        Attr::CeBytes(b) => ExtensionValue::Binary(b),
         Attr::CeTimestamp(t) => {
             let time = chrono::DateTime::from_timestamp(
                 t.seconds,
                 u32::try_from(t.nanos).unwrap_or(u32::MAX),
             )
             .ok_or_else(|| DecodeError::attribute(name, "the timestamp is out of range"))?;
-            ExtensionValue::String(time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+            ExtensionValue::Timestamp(time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
         }
     })
 }

@@ -88,5 +88,9 @@ fn extension(value: &ExtensionValue) -> Attr {
         ExtensionValue::String(s) => Attr::CeString(s.clone()),
         ExtensionValue::Integer(i) => Attr::CeInteger(*i),
         ExtensionValue::Boolean(b) => Attr::CeBoolean(*b),
+        ExtensionValue::Binary(b) => Attr::CeBytes(b.clone()),
+        ExtensionValue::Uri(s) => Attr::CeUri(s.clone()),
+        ExtensionValue::UriRef(s) => Attr::CeUriRef(s.clone()),
+        ExtensionValue::Timestamp(t) => timestamp(t),
     }
 }

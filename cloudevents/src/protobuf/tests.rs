@@ -38,7 +38,7 @@ fn reject(message: PbEvent) -> String {
 }
 
 #[test]
-fn every_attribute_type_decodes_to_its_canonical_form() {
+fn every_attribute_type_keeps_its_type() {
     let time = prost_types::Timestamp {
         seconds: 1_700_000_000,
         nanos: 120_000_000,
@@ -52,25 +52,53 @@ fn every_attribute_type_decodes_to_its_canonical_form() {
         ),
         (
             Attr::CeBytes(Bytes::from_static(b"\x00\xff")),
-            ExtensionValue::String("AP8=".into()),
+            ExtensionValue::Binary(Bytes::from_static(b"\x00\xff")),
         ),
         (
             Attr::CeUri("https://a/b".into()),
-            ExtensionValue::String("https://a/b".into()),
+            ExtensionValue::Uri("https://a/b".into()),
         ),
         (
             Attr::CeUriRef("/a/b".into()),
-            ExtensionValue::String("/a/b".into()),
+            ExtensionValue::UriRef("/a/b".into()),
         ),
         (
             Attr::CeTimestamp(time),
-            ExtensionValue::String("2023-11-14T22:13:20.120Z".into()),
+            ExtensionValue::Timestamp("2023-11-14T22:13:20.120Z".into()),
         ),
     ];
     for (attr, expected) in rows {
         let event = from_proto(with_attribute("ext", attr.clone())).expect("valid");
         assert_eq!(event.extensions.get("ext"), Some(&expected), "{attr:?}");
+        // And leaves with the type it came with.
+        assert_eq!(to_proto(&event).attributes["ext"].attr, Some(attr.clone()));
     }
+}
+
+#[test]
+fn typed_extensions_are_their_canonical_strings_in_json() {
+    let mut message = with_attribute("blob", Attr::CeBytes(Bytes::from_static(b"\x00\x01\xfe")));
+    let ts = prost_types::Timestamp {
+        seconds: 0,
+        nanos: 0,
+    };
+    message.attributes.insert(
+        "at".into(),
+        CloudEventAttributeValue {
+            attr: Some(Attr::CeTimestamp(ts)),
+        },
+    );
+    let event = from_proto(message).expect("valid");
+    let json: serde_json::Value = serde_json::from_slice(&json::to_vec(&event)).expect("json");
+    assert_eq!(json["blob"], "AAH+");
+    assert_eq!(json["at"], "1970-01-01T00:00:00Z");
+    assert_eq!(event.attribute("blob").as_deref(), Some("AAH+"));
+}
+
+#[test]
+fn typed_extensions_are_validated_by_their_type() {
+    assert!(reject(with_attribute("u", Attr::CeUri("not absolute".into()))).contains("`u`"));
+    assert!(reject(with_attribute("r", Attr::CeUriRef(String::new()))).contains("`r`"));
 }
 
 #[test]
@@ -246,6 +274,20 @@ proptest! {
         let decoded = decode_batch(&encode_batch(&events)).expect("valid");
         let expected: Vec<_> = events.iter().map(after_protobuf).collect();
         prop_assert_eq!(decoded, expected);
+    }
+
+    #[test]
+    fn typed_extensions_round_trip_exactly(
+        event in event(),
+        blob in vec(any::<u8>(), 0..16),
+        uri in crate::tests::absolute_uri(),
+        reference in crate::tests::uri_reference(),
+    ) {
+        let mut event = after_protobuf(&event);
+        event.extensions.insert("xblob".into(), ExtensionValue::Binary(Bytes::from(blob)));
+        event.extensions.insert("xuri".into(), ExtensionValue::Uri(uri));
+        event.extensions.insert("xref".into(), ExtensionValue::UriRef(reference));
+        prop_assert_eq!(decode_event(&encode_event(&event)).expect("valid"), event);
     }
 
     #[test]
