@@ -28,7 +28,7 @@ mod mqtt;
 mod nats;
 mod path_run;
 mod rabbit;
-mod record;
+pub(crate) mod record;
 mod throughput;
 mod throughput_result;
 mod window;

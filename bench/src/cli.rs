@@ -32,12 +32,23 @@ pub enum Command {
     Bridge,
     /// HTTP → NATS JetStream (200 after the PubAck) vs a bare async-nats publisher.
     Nats,
+    /// gRPC: Publish → hub → N Subscribe streams vs N SSE subscribers (deliveries per gateway
+    /// CPU-second), and unary Publish calls/s on the gateway vs a bare tonic echo server.
+    Grpc,
+    /// The bare `switchyard.v1.Gateway` echo server the `grpc` benchmark compares against:
+    /// serves on 127.0.0.1:0, prints its address, exits when stdin closes.
+    #[command(hide = true)]
+    GrpcEcho,
 }
+
+/// `--n` when it is not given: fan-out's counts, and the gRPC benchmark's.
+pub const FANOUT_N: [usize; 3] = [100, 1000, 10_000];
+pub const GRPC_N: [usize; 2] = [100, 1000];
 
 #[derive(Debug, Args)]
 pub struct Options {
-    /// Subscriber counts for fan-out.
-    #[arg(long = "n", global = true, value_delimiter = ',', default_values_t = [100, 1000, 10000])]
+    /// Subscriber counts for fan-out [default: 100,1000,10000; grpc: 100,1000].
+    #[arg(long = "n", global = true, value_delimiter = ',')]
     pub n: Vec<usize>,
     /// Subscription kinds for fan-out and idle.
     #[arg(long, global = true, value_delimiter = ',', value_enum, default_values_t = [Kind::Sse, Kind::Ws])]
@@ -95,6 +106,20 @@ pub struct Options {
     /// Nats: the NATS server (JetStream on).
     #[arg(long, global = true, default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+    /// Grpc: publish rate of the fan-out cases, events per second (at most
+    /// --deliveries-per-sec / N, so large N stay within what one harness core can receive).
+    #[arg(long, global = true, default_value_t = 1000.0)]
+    pub grpc_rate: f64,
+    /// Grpc: concurrent unary Publish callers (closed loop).
+    #[arg(long, global = true, default_value_t = 32)]
+    pub grpc_callers: usize,
+    /// Grpc: HTTP/2 connections the unary callers share.
+    #[arg(long, global = true, default_value_t = 4)]
+    pub grpc_channels: usize,
+    /// Grpc: gRPC/SSE case pairs per N, and echo/gateway phase pairs of the unary benchmark
+    /// (the order alternates; figures are pooled).
+    #[arg(long, global = true, default_value_t = 2)]
+    pub grpc_rounds: usize,
     /// Do not pin the gateway and the harness to separate CPUs.
     #[arg(long, global = true)]
     pub no_pin: bool,
@@ -108,4 +133,15 @@ pub struct Options {
     /// Whole-run limit in seconds; the watchdog kills the gateway and exits after it.
     #[arg(long, global = true, default_value_t = 540)]
     pub time_limit: u64,
+}
+
+impl Options {
+    /// The subscriber counts: `--n`, else `default`.
+    pub fn n_or(&self, default: &[usize]) -> Vec<usize> {
+        if self.n.is_empty() {
+            default.to_vec()
+        } else {
+            self.n.clone()
+        }
+    }
 }

@@ -9,7 +9,7 @@
 //! proxy "events per read".
 
 mod case_result;
-mod clients;
+pub(crate) mod clients;
 mod perf;
 mod window;
 

@@ -1,5 +1,6 @@
 //! The gateway under test: started as a child process on a port it picks itself (`127.0.0.1:0`,
-//! the bound address read back from its `http listening address=...` log line), optionally
+//! the bound address read back from its `http listening address=...` log line; with
+//! [`Launch::grpc`] also a gRPC listener, read from `grpc listening address=...`), optionally
 //! pinned to one CPU with `taskset`, and observed from outside: CPU time and memory from
 //! `/proc/<pid>`, subscriber counts from `GET /metrics`. Dropping a [`Gateway`] kills it.
 
@@ -32,6 +33,8 @@ pub struct Launch {
     pub cpu: Option<usize>,
     /// A configuration file (`--config`); without one the embedded default runs.
     pub config: Option<PathBuf>,
+    /// Also listen for gRPC (`SWITCHYARD_GRPC_LISTEN=127.0.0.1:0`, i.e. `listen.grpc`).
+    pub grpc: bool,
 }
 
 impl Launch {
@@ -59,7 +62,12 @@ impl Launch {
         {
             bail!("gateway configuration {} not found", config.display());
         }
-        Ok(Self { bin, cpu, config })
+        Ok(Self {
+            bin,
+            cpu,
+            config,
+            grpc: false,
+        })
     }
 }
 
@@ -69,34 +77,22 @@ pub struct Gateway {
     child: Child,
     pid: u32,
     addr: SocketAddr,
+    /// The gRPC listener's address, when [`Launch::grpc`] asked for one.
+    grpc_addr: Option<SocketAddr>,
     tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+/// Which listener a `... listening address=...` log line announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listener {
+    Http,
+    Grpc,
 }
 
 impl Gateway {
     /// Starts the gateway (listening on a port of its choice) and waits until it listens.
     pub fn start(launch: &Launch) -> Result<Self> {
-        let mut command = match launch.cpu {
-            Some(cpu) => {
-                let mut c = Command::new("taskset");
-                c.arg("-c").arg(cpu.to_string()).arg(&launch.bin);
-                c
-            }
-            None => Command::new(&launch.bin),
-        };
-        if let Some(config) = &launch.config {
-            command.arg("--config").arg(config);
-        }
-        command
-            .env("SWITCHYARD_HTTP_LISTEN", "127.0.0.1:0")
-            .env("SWITCHYARD_LOG", "info")
-            .env_remove("SWITCHYARD_CONFIG")
-            .env_remove("SWITCHYARD_ADMIN_LISTEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("cannot start {}", launch.bin.display()))?;
+        let mut child = spawn(launch)?;
         let pid = child.id();
         CURRENT_PID.store(pid, Ordering::SeqCst);
         let stderr = child
@@ -114,31 +110,54 @@ impl Gateway {
             child,
             pid,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            grpc_addr: None,
             tail,
         };
+        gateway.wait_listening(&addr_rx, launch.grpc)?;
+        Ok(gateway)
+    }
+
+    /// Waits for the `http listening` line (and `grpc listening` when `grpc`).
+    fn wait_listening(
+        &mut self,
+        addr_rx: &mpsc::Receiver<(Listener, SocketAddr)>,
+        grpc: bool,
+    ) -> Result<()> {
         let deadline = Instant::now() + START_TIMEOUT;
+        let mut http = None;
         loop {
             match addr_rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(addr) => {
-                    gateway.addr = addr;
-                    return Ok(gateway);
-                }
+                Ok((Listener::Http, addr)) => http = Some(addr),
+                Ok((Listener::Grpc, addr)) => self.grpc_addr = Some(addr),
                 Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
-                    gateway.ensure_alive()?;
+                    self.ensure_alive()?;
                 }
                 Err(_) => {
-                    gateway.ensure_alive()?;
+                    self.ensure_alive()?;
+                    let wanted = if grpc { "`http` and `grpc`" } else { "`http`" };
                     bail!(
-                        "gateway printed no `http listening` line within {START_TIMEOUT:?}{}",
-                        gateway.tail_text()
+                        "gateway printed no {wanted} listening line within {START_TIMEOUT:?}{}",
+                        self.tail_text()
                     );
                 }
+            }
+            if let Some(addr) = http
+                && (!grpc || self.grpc_addr.is_some())
+            {
+                self.addr = addr;
+                return Ok(());
             }
         }
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The gRPC listener's address; an error if the gateway was started without one.
+    pub fn grpc_addr(&self) -> Result<SocketAddr> {
+        self.grpc_addr
+            .context("the gateway was started without a gRPC listener")
     }
 
     pub fn pid(&self) -> u32 {
@@ -257,21 +276,59 @@ pub fn kill_current() {
     }
 }
 
-/// Reads stderr line by line: keeps a tail for error reports and reports the listen address.
+/// The gateway's command: `taskset` when pinned, the listen addresses from the environment.
+fn spawn(launch: &Launch) -> Result<Child> {
+    let mut command = match launch.cpu {
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(cpu.to_string()).arg(&launch.bin);
+            c
+        }
+        None => Command::new(&launch.bin),
+    };
+    if let Some(config) = &launch.config {
+        command.arg("--config").arg(config);
+    }
+    if launch.grpc {
+        command.env("SWITCHYARD_GRPC_LISTEN", "127.0.0.1:0");
+    } else {
+        command.env_remove("SWITCHYARD_GRPC_LISTEN");
+    }
+    command
+        .env("SWITCHYARD_HTTP_LISTEN", "127.0.0.1:0")
+        .env("SWITCHYARD_LOG", "info")
+        .env_remove("SWITCHYARD_CONFIG")
+        .env_remove("SWITCHYARD_ADMIN_LISTEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+        .spawn()
+        .with_context(|| format!("cannot start {}", launch.bin.display()))
+}
+
+/// Reads stderr line by line: keeps a tail for error reports and reports the listen addresses.
 fn drain_stderr(
     stderr: std::process::ChildStderr,
     tail: &Mutex<VecDeque<String>>,
-    addr_tx: &mpsc::Sender<SocketAddr>,
+    addr_tx: &mpsc::Sender<(Listener, SocketAddr)>,
 ) {
     for line in BufReader::new(stderr).lines() {
         let Ok(line) = line else { break };
-        if line.contains("http listening")
+        let listener = if line.contains("http listening") {
+            Some(Listener::Http)
+        } else if line.contains("grpc listening") {
+            Some(Listener::Grpc)
+        } else {
+            None
+        };
+        if let Some(listener) = listener
             && let Some(addr) = line
                 .split_whitespace()
                 .find_map(|w| w.strip_prefix("address="))
                 .and_then(|a| a.parse().ok())
         {
-            let _ = addr_tx.send(addr);
+            let _ = addr_tx.send((listener, addr));
         }
         let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
         if tail.len() == TAIL_LINES {

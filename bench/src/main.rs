@@ -9,7 +9,9 @@
 //! latency, loss, gateway CPU per delivery, write coalescing), `idle` (memory per idle
 //! connection), `codec` (CloudEvents JSON decode+encode against plain serde_json), `bridge`
 //! (HTTP → AMQP confirmed throughput against a bare lapin publisher, and MQTT → gateway → AMQP
-//! latency against the direct MQTT and AMQP paths; needs Mosquitto and RabbitMQ) and `all`.
+//! latency against the direct MQTT and AMQP paths; needs Mosquitto and RabbitMQ), `grpc`
+//! (gRPC Publish → hub → N Subscribe streams against N SSE subscribers, and unary Publish
+//! calls/s against a bare tonic server, the hidden `grpc-echo` subcommand) and `all`.
 //! The harness starts the release gateway itself (`switchyard` next to this binary, or
 //! `$SWITCHYARD_BIN`), one fresh process per case, on a port the gateway picks. On a machine
 //! with two or more CPUs the gateway is pinned to CPU 1 and the harness to CPU 0 (`--no-pin`
@@ -24,6 +26,7 @@ mod codec;
 mod conn;
 mod fanout;
 mod gateway;
+mod grpc;
 mod idle;
 mod notes;
 mod publisher;
@@ -48,6 +51,9 @@ const MAX_CLIENTS: usize = 19_000;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::GrpcEcho = cli.command {
+        return serve_echo();
+    }
     match run(&cli) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
@@ -65,7 +71,7 @@ fn run(cli: &Cli) -> Result<bool> {
         anyhow::bail!("at most {MAX_CLIENTS} connections fit under this machine's fd limit");
     }
     let pin = !o.no_pin && sysinfo::cpus_online() >= 2 && sysinfo::have_program("taskset");
-    let needs_gateway = !matches!(cli.command, Command::Codec);
+    let needs_gateway = !matches!(cli.command, Command::Codec | Command::GrpcEcho);
     let launch = if needs_gateway {
         Some(Launch::locate(
             o.gateway.clone(),
@@ -92,17 +98,15 @@ fn run(cli: &Cli) -> Result<bool> {
         .build()
         .context("cannot build the tokio runtime")?;
     let mut report = Report::default();
-    let (fanout, idle, codec, bridge) = match cli.command {
-        Command::All => (true, true, true, true),
-        Command::Fanout => (true, false, false, false),
-        Command::Idle => (false, true, false, false),
-        Command::Codec => (false, false, true, false),
-        Command::Bridge => (false, false, false, true),
-        Command::Nats => (false, false, false, false),
-    };
+    let (fanout, idle, codec, bridge) = selection(&cli.command);
     if let (Command::Nats, Some(launch)) = (&cli.command, &launch) {
         runtime.block_on(suite::run_nats(launch, o))?;
         return Ok(true);
+    }
+    if let (Command::Grpc, Some(launch)) = (&cli.command, &launch) {
+        let ok = runtime.block_on(suite::run_grpc(launch, o));
+        runtime.shutdown_timeout(Duration::from_secs(2));
+        return Ok(ok);
     }
     if let (true, Some(launch)) = (fanout, &launch) {
         runtime.block_on(suite::run_fanout(launch, o, &mut report));
@@ -122,6 +126,18 @@ fn run(cli: &Cli) -> Result<bool> {
     Ok(all_ran(&report))
 }
 
+/// Which of fan-out, idle, codec and bridge a command runs (the others run by themselves).
+fn selection(command: &Command) -> (bool, bool, bool, bool) {
+    match command {
+        Command::All => (true, true, true, true),
+        Command::Fanout => (true, false, false, false),
+        Command::Idle => (false, true, false, false),
+        Command::Codec => (false, false, true, false),
+        Command::Bridge => (false, false, false, true),
+        Command::Nats | Command::Grpc | Command::GrpcEcho => (false, false, false, false),
+    }
+}
+
 /// The gateway line of the report's identification.
 fn describe_gateway(launch: Option<&Launch>, command: &Command) -> String {
     launch.map_or_else(
@@ -139,11 +155,28 @@ fn describe_gateway(launch: Option<&Launch>, command: &Command) -> String {
                     );
                 }
                 Command::All => text.push_str("; bridge: a generated --config per part"),
+                Command::Grpc => text.push_str("; gRPC listener on (SWITCHYARD_GRPC_LISTEN)"),
                 _ => {}
             }
             text
         },
     )
+}
+
+/// The hidden `grpc-echo` subcommand: the bare gRPC server, until its stdin closes.
+fn serve_echo() -> ExitCode {
+    let served = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot build the tokio runtime")
+        .and_then(|runtime| runtime.block_on(grpc::serve_echo()));
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchyard-bench grpc-echo: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// Whether every benchmark that was selected ran.

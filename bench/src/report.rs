@@ -6,6 +6,7 @@ mod bridge;
 mod codec;
 mod env;
 mod fanout;
+mod grpc;
 mod idle;
 mod summary;
 
@@ -19,6 +20,10 @@ pub use bridge::print_bridge;
 pub use codec::print_codec;
 pub use env::Env;
 pub use fanout::{fanout_details, fanout_header, fanout_row};
+pub use grpc::{
+    GrpcFanoutEntry, print_grpc_fanout_details, print_grpc_fanout_header, print_grpc_fanout_ratios,
+    print_grpc_fanout_row, print_grpc_unary,
+};
 pub use idle::print_idle;
 pub use summary::print_summary;
 

@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use tokio::sync::{Semaphore, watch};
 
-use recorder::Recorder;
+pub use recorder::Recorder;
 
 /// The topic every subscriber listens on and the publisher writes to.
 pub const TOPIC: &str = "bench";
@@ -139,12 +139,22 @@ pub struct Probe {
 
 impl Probe {
     const MARK: &'static [u8] = b"\"data\":{\"ts\":";
+    /// The start of the data alone.
+    const DATA_MARK: &'static [u8] = b"{\"ts\":";
 
     pub fn find(event: &[u8]) -> Option<Self> {
-        let at = event
-            .windows(Self::MARK.len())
-            .position(|w| w == Self::MARK)?;
-        let rest = &event[at + Self::MARK.len()..];
+        Self::after(event, Self::MARK)
+    }
+
+    /// The probe in bytes that hold the data as it is, without the JSON format's `"data":`
+    /// key: a protobuf CloudEvent, whose JSON data travels verbatim as `text_data`.
+    pub fn find_in_data(bytes: &[u8]) -> Option<Self> {
+        Self::after(bytes, Self::DATA_MARK)
+    }
+
+    fn after(event: &[u8], mark: &[u8]) -> Option<Self> {
+        let at = event.windows(mark.len()).position(|w| w == mark)?;
+        let rest = &event[at + mark.len()..];
         let (sent_ns, rest) = number(rest)?;
         let rest = rest.strip_prefix(b",\"seq\":")?;
         let (seq, rest) = number(rest)?;

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use crate::cli::Options;
 use crate::gateway::Launch;
-use crate::report::{self, FanoutEntry, IdleEntry, Report};
+use crate::report::{self, FanoutEntry, GrpcFanoutEntry, IdleEntry, Report};
 use crate::subscriber::Kind;
-use crate::{bridge, codec, fanout, idle};
+use crate::{bridge, codec, fanout, grpc, idle};
 
 pub async fn run_fanout(launch: &Launch, o: &Options, report: &mut Report) {
     let settings = fanout::Settings {
@@ -29,7 +29,7 @@ pub async fn run_fanout(launch: &Launch, o: &Options, report: &mut Report) {
         o.window
     );
     println!("{}", report::fanout_header());
-    for &n in &o.n {
+    for n in o.n_or(&crate::cli::FANOUT_N) {
         for &load in &o.loads {
             for &kind in &o.kinds {
                 let offered = o.deliveries_per_sec * load;
@@ -102,6 +102,84 @@ pub async fn run_idle(launch: &Launch, o: &Options, report: &mut Report) {
         report.idle.push(entry);
     }
     println!();
+}
+
+/// gRPC fan-out against SSE, and unary Publish against the bare echo server (prints its own
+/// tables); whether every case ran and the unary phases had no errors.
+pub async fn run_grpc(launch: &Launch, o: &Options) -> bool {
+    let s = grpc::Settings {
+        warmup: Duration::from_secs_f64(o.warmup),
+        window: Duration::from_secs_f64(o.window),
+        rate: o.grpc_rate,
+        max_deliveries: o.deliveries_per_sec,
+        publishers: o.publishers.max(1),
+        source_addrs: o.source_addrs,
+        event_bytes: o.event_bytes,
+        callers: o.grpc_callers.max(1),
+        channels: o.grpc_channels.max(1),
+        rounds: o.grpc_rounds.max(1),
+    };
+    let ns = o.n_or(&crate::cli::GRPC_N);
+    let entries = run_grpc_fanout(launch, &s, &ns).await;
+    let phases = 2 * s.rounds as u32;
+    let limit = (s.warmup + s.window + Duration::from_secs(20)) * phases;
+    let unary = bounded(limit, grpc::run_unary(launch, &s)).await;
+    report::print_grpc_unary(&s, &unary);
+    let unary_ok = unary
+        .as_ref()
+        .is_ok_and(|u| u.phases.iter().all(|p| p.errors == 0));
+    entries.iter().all(|e| e.outcome.is_ok()) && unary_ok
+}
+
+/// The gRPC fan-out cases: per N, `s.rounds` gRPC/SSE pairs, alternating which goes first.
+async fn run_grpc_fanout(
+    launch: &Launch,
+    s: &grpc::Settings,
+    ns: &[usize],
+) -> Vec<GrpcFanoutEntry> {
+    use grpc::Subscribers::{Grpc, Sse};
+    report::print_grpc_fanout_header(s, ns);
+    let mut entries = Vec::new();
+    for &n in ns {
+        for round in 0..s.rounds {
+            let order = if round % 2 == 0 {
+                [Grpc, Sse]
+            } else {
+                [Sse, Grpc]
+            };
+            for subscribers in order {
+                let limit = s.warmup
+                    + s.window
+                    + Duration::from_secs(60)
+                    + Duration::from_millis(4 * n as u64);
+                let case = grpc::run_fanout_case(launch, s, subscribers, n);
+                let entry = GrpcFanoutEntry {
+                    subscribers,
+                    n,
+                    round: round + 1,
+                    outcome: bounded(limit, case).await,
+                };
+                report::print_grpc_fanout_row(&entry);
+                entries.push(entry);
+            }
+        }
+    }
+    println!();
+    report::print_grpc_fanout_details(&entries);
+    report::print_grpc_fanout_ratios(&entries, ns);
+    entries
+}
+
+/// `run` under a time limit, its error as text.
+async fn bounded<T>(
+    limit: Duration,
+    run: impl Future<Output = anyhow::Result<T>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(limit, run).await {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(format!("{e:#}")),
+        Err(_) => Err(format!("timed out after {limit:?}")),
+    }
 }
 
 /// HTTP → NATS JetStream against a bare async-nats publisher (prints its own table).

@@ -105,6 +105,11 @@ pub fn git_sha() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The date and time now, UTC (`date -u`), or "unknown".
+pub fn date_utc() -> String {
+    command_line("date", &["-u", "+%Y-%m-%d %H:%M:%S UTC"]).unwrap_or_else(|| "unknown".into())
+}
+
 /// `nproc`: CPUs this process may run on.
 pub fn nproc() -> String {
     command_line("nproc", &[]).unwrap_or_else(|| {

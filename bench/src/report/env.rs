@@ -6,6 +6,8 @@ use crate::sysinfo;
 #[derive(Debug, Clone)]
 pub struct Env {
     pub sha: String,
+    /// When the run started, UTC.
+    pub date: String,
     pub nproc: String,
     pub cpus_online: usize,
     pub cpu_model: String,
@@ -20,6 +22,7 @@ impl Env {
     pub fn gather(pinning: String, gateway_bin: String) -> Self {
         Self {
             sha: sysinfo::git_sha(),
+            date: sysinfo::date_utc(),
             nproc: sysinfo::nproc(),
             cpus_online: sysinfo::cpus_online(),
             cpu_model: sysinfo::cpu_model(),
@@ -34,6 +37,7 @@ impl Env {
     pub fn print(&self) {
         println!("switchyard-bench");
         println!("  git            {}", self.sha);
+        println!("  date           {}", self.date);
         println!(
             "  machine        nproc {} (online {}), {}, kernel {}",
             self.nproc, self.cpus_online, self.cpu_model, self.kernel

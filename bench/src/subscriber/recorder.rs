@@ -31,10 +31,15 @@ impl Recorder {
     }
 
     pub fn on_event(&mut self, payload: &[u8]) {
+        self.on_probe(Probe::find(payload));
+    }
+
+    /// One received event whose probe the caller found (`None`: the event had none).
+    pub fn on_probe(&mut self, probe: Option<Probe>) {
         let now = self.shared.clock.now_ns();
         self.stats.events += 1;
         self.shared.delivered.fetch_add(1, Ordering::Relaxed);
-        let Some(probe) = Probe::find(payload) else {
+        let Some(probe) = probe else {
             self.stats.malformed += 1;
             return;
         };
