@@ -2,7 +2,9 @@
 //! also the README), loading with environment overrides, and validation that reports every
 //! error at once, each naming its key.
 
+mod env;
 mod load;
+mod suggest;
 
 use std::collections::BTreeMap;
 

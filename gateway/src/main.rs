@@ -1,10 +1,12 @@
 //! `switchyard`: the gateway binary. `switchyard [run] [--config FILE]` serves (with no file,
 //! the embedded default: the HTTP family on 127.0.0.1:8080, publish → hub); `switchyard check
-//! FILE` validates a configuration and exits 0, or 64 with every error.
+//! FILE` validates a configuration and exits 0, or 64 with every error; `switchyard probe URL`
+//! is the container's health check (exit 0 on a 2xx).
 
 mod admin;
 mod app;
 mod config;
+mod probe;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,12 +42,24 @@ enum Command {
         /// The file to check.
         file: PathBuf,
     },
+    /// GET a URL (http:// only) and exit 0 on a 2xx answer, 1 otherwise: the container
+    /// health check, where there is no curl.
+    Probe {
+        /// For example http://127.0.0.1:8080/healthz
+        url: String,
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 3000)]
+        timeout_ms: u64,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check { file }) => check(&file),
+        Some(Command::Probe { url, timeout_ms }) => {
+            probe::probe(&url, std::time::Duration::from_millis(timeout_ms))
+        }
         Some(Command::Run) | None => run(cli.config.as_deref()),
     }
 }

@@ -77,10 +77,11 @@ pub fn load(text: &str) -> (Config, Vec<String>) {
 
 /// The file's top-level mapping; an unknown section is an error, not ignored.
 fn sections(text: &str, errors: &mut Vec<String>) -> serde_yaml_ng::Mapping {
-    let root: Value = serde_yaml_ng::from_str(text).unwrap_or_else(|e| {
+    let mut root: Value = serde_yaml_ng::from_str(text).unwrap_or_else(|e| {
         errors.push(format!("not valid YAML: {e}"));
         Value::Null
     });
+    super::env::substitute(&mut root, "", &|name| std::env::var(name).ok(), errors);
     let map = match root {
         Value::Mapping(map) => map,
         Value::Null => Default::default(),
@@ -92,8 +93,11 @@ fn sections(text: &str, errors: &mut Vec<String>) -> serde_yaml_ng::Mapping {
     for key in map.keys() {
         let name = key.as_str().unwrap_or("?");
         if !SECTIONS.contains(&name) {
+            let hint = super::suggest::closest(name, SECTIONS.iter().copied())
+                .map(|known| format!(" (did you mean `{known}`?)"))
+                .unwrap_or_default();
             errors.push(format!(
-                "{name}: unknown section (known: {})",
+                "{name}: unknown section (known: {}){hint}",
                 SECTIONS.join(", ")
             ));
         }
@@ -174,7 +178,7 @@ fn section<T: DeserializeOwned>(
 fn parse<T: DeserializeOwned>(value: Value) -> Result<T, KeyedError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
+        let inner = super::suggest::with_suggestion(e.into_inner().to_string());
         KeyedError(if path == "." {
             format!(": {inner}")
         } else {
