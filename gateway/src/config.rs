@@ -4,10 +4,12 @@
 
 mod env;
 mod load;
+mod schema;
 mod suggest;
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use switchyard_amqp::{AmqpInboundConfig, AmqpOutboundConfig};
@@ -20,25 +22,49 @@ use switchyard_nats::{NatsBackplaneConfig, NatsInboundConfig, NatsOutboundConfig
 use switchyard_routes::{OneOrMany, RouteConfig};
 
 pub use load::{ConfigErrors, load, load_default};
+pub use schema::schema;
 
 /// The whole file. Every section is optional.
-#[derive(Debug, Clone, Default)]
+// Not `Deserialize`: `load` reads it section by section. Its schema (`switchyard schema`) is
+// derived here all the same, each section as `load` takes it: omitted or null, the defaults.
+#[derive(Debug, Clone, Default, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Config {
+    /// Where the listeners bind.
+    #[schemars(with = "Option<Listen>")]
     pub listen: Listen,
+    /// Structured logs on standard error.
+    #[schemars(with = "Option<LogConfig>")]
     pub log: LogConfig,
+    /// The HTTP family: publish, SSE, WebSocket, polling, the console.
+    #[schemars(with = "Option<HttpConfig>")]
     pub http: HttpConfig,
+    /// Bounds of the gRPC listener (its address is `listen.grpc`).
+    #[schemars(with = "Option<GrpcConfig>")]
     pub grpc: GrpcConfig,
+    /// Bounds of the in-process topic space, and the optional backplane.
+    #[schemars(with = "Option<HubSettings>")]
     pub hub: HubSettings,
+    /// Limits applied to every event.
+    #[schemars(with = "Option<Limits>")]
     pub limits: Limits,
+    /// The drain on SIGTERM/SIGINT.
+    #[schemars(with = "Option<Shutdown>")]
     pub shutdown: Shutdown,
+    /// Broker sources by name, each chosen by `type`.
+    #[schemars(with = "Option<BTreeMap<String, InboundEntry>>")]
     pub inbounds: BTreeMap<String, InboundEntry>,
+    /// Sinks by name, each chosen by `type`; routes name them in `to` (`hub` is built in).
+    #[schemars(with = "Option<BTreeMap<String, OutboundConfig>>")]
     pub outbounds: BTreeMap<String, OutboundConfig>,
-    /// Omitted: one route, every event published over HTTP to the hub.
+    /// Which events go to which sinks. Omitted: one route, every event published over HTTP
+    /// or gRPC to the hub; empty (or null): no routes.
+    #[schemars(with = "Option<Vec<RouteConfig>>")]
     pub routes: Vec<RouteConfig>,
 }
 
 /// `listen:` where the listeners bind.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Listen {
     /// The HTTP family (publish, SSE, WebSocket, polling, console). Default `127.0.0.1:8080`;
@@ -64,7 +90,7 @@ impl Default for Listen {
 }
 
 /// `log:` structured logs on standard error.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// A tracing filter: `info`, `debug`, `info,switchyard_http=debug`. Default `info`;
@@ -83,16 +109,18 @@ impl Default for LogConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
     #[default]
     Text,
+    /// One JSON object per line.
     Json,
 }
 
 /// `hub:` bounds of the in-process topic space.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HubSettings {
     /// Events kept per topic for resume. Default 1 024.
@@ -116,8 +144,9 @@ pub struct HubSettings {
 }
 
 /// `hub.backplane:`, chosen by `type`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
+#[schemars(transform = schema::describe_type)]
 pub enum BackplaneSettings {
     /// NATS JetStream (`type: nats`).
     Nats(NatsBackplaneConfig),
@@ -151,7 +180,7 @@ impl From<&HubSettings> for HubConfig {
 }
 
 /// `limits:` applied to every event.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Events in delivery at once; beyond it publishers get 503 with Retry-After.
@@ -168,7 +197,7 @@ impl Default for Limits {
 }
 
 /// `shutdown:` the drain on SIGTERM/SIGINT.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Shutdown {
     /// Time in-flight requests get to finish once draining starts, in ms. Default 10 000.
@@ -182,11 +211,13 @@ impl Default for Shutdown {
 }
 
 /// `outbounds.NAME:` a sink, chosen by `type`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
+#[schemars(transform = schema::describe_type)]
 pub enum OutboundConfig {
     /// An HTTP webhook (`type: webhook`, or `type: http`).
     #[serde(alias = "http")]
+    #[schemars(transform = schema::type_also_named("http"))]
     Webhook(WebhookConfig),
     /// MQTT publishes confirmed by PUBACK/PUBCOMP (`type: mqtt`).
     Mqtt(MqttOutboundConfig),
@@ -199,8 +230,11 @@ pub enum OutboundConfig {
 }
 
 /// `inbounds.NAME:` a broker source, chosen by `type`, plus what it shares with every inbound.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(transform = schema::shared_keys_in_every_type)]
 pub struct InboundEntry {
+    /// The type's own keys, `type` included.
+    #[schemars(flatten)]
     pub kind: InboundConfig,
     /// Sink for messages that can never be delivered (undecodable, no route, refused for good),
     /// with the reason in extension `deadletterreason`. Omitted: MQTT acks and logs them (MQTT
@@ -209,8 +243,9 @@ pub struct InboundEntry {
 }
 
 /// The protocol part of an inbound.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
+#[schemars(transform = schema::describe_type)]
 pub enum InboundConfig {
     /// An MQTT 5 or 3.1.1 subscription (`type: mqtt`).
     Mqtt(MqttInboundConfig),

@@ -1,13 +1,15 @@
 //! `switchyard`: the gateway binary. `switchyard [run] [--config FILE]` serves (with no file,
 //! the embedded default: the HTTP family on 127.0.0.1:8080, publish → hub); `switchyard check
-//! FILE` validates a configuration and exits 0, or 64 with every error; `switchyard probe URL`
-//! is the container's health check (exit 0 on a 2xx).
+//! FILE` validates a configuration and exits 0, or 64 with every error; `switchyard schema`
+//! prints the configuration's JSON Schema; `switchyard probe URL` is the container's health
+//! check (exit 0 on a 2xx).
 
 mod admin;
 mod app;
 mod config;
 mod probe;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -42,6 +44,9 @@ enum Command {
         /// The file to check.
         file: PathBuf,
     },
+    /// Print the configuration file's JSON Schema (for editors and CI; the repository
+    /// commits it as deploy/switchyard.schema.json).
+    Schema,
     /// GET a URL (http:// only) and exit 0 on a 2xx answer, 1 otherwise: the container
     /// health check, where there is no curl.
     Probe {
@@ -57,6 +62,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check { file }) => check(&file),
+        Some(Command::Schema) => schema(),
         Some(Command::Probe { url, timeout_ms }) => {
             probe::probe(&url, std::time::Duration::from_millis(timeout_ms))
         }
@@ -97,6 +103,24 @@ fn check(file: &std::path::Path) -> ExitCode {
         Err(errors) => {
             eprintln!("{}: invalid configuration\n{errors}", file.display());
             ExitCode::from(EXIT_BAD_CONFIG)
+        }
+    }
+}
+
+fn schema() -> ExitCode {
+    match serde_json::to_string_pretty(&config::schema()) {
+        // Not println!: a closed pipe (`switchyard schema | head`) is an error, not a panic.
+        Ok(text) => match writeln!(std::io::stdout(), "{text}") {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("cannot write the schema: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("cannot write the schema: {e}");
+            ExitCode::FAILURE
         }
     }
 }

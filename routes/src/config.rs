@@ -2,10 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
+use serde_json::{Value, json};
 
 /// One route.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Unique name, used in logs and metric labels.
@@ -52,14 +54,18 @@ const fn default_confirm() -> bool {
 }
 
 /// A value that may be written as one string or as a list of strings.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(from = "OneOrManyRepr")]
 pub struct OneOrMany(pub Vec<String>);
 
-#[derive(Deserialize)]
+/// The written form of [`OneOrMany`]; its schema is the one schemars gives `OneOrMany` (serde's
+/// `from`), `anyOf` a string or a list of strings.
+#[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
 enum OneOrManyRepr {
+    /// One name.
     One(String),
+    /// Several names.
     Many(Vec<String>),
 }
 
@@ -74,8 +80,9 @@ impl From<OneOrManyRepr> for OneOrMany {
 
 /// An attribute filter, in the CloudEvents Subscriptions API dialects: a mapping with exactly
 /// one key naming the dialect, as in the Subscriptions API's JSON (`{ prefix: { type: a. } }`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(try_from = "FilterRepr")]
+#[schemars(transform = exactly_one_dialect)]
 pub enum FilterConfig {
     /// Every named attribute equals its value (case-sensitive).
     Exact(BTreeMap<String, String>),
@@ -93,15 +100,35 @@ pub enum FilterConfig {
 
 /// The written form of a filter; [`FilterConfig`] is made from it when exactly one dialect is
 /// given. (YAML libraries read externally tagged enums as `!tags`, not as one-key mappings.)
-#[derive(Debug, Deserialize)]
+/// Its field docs are the user reference (the schema of [`FilterConfig`] is this one's).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct FilterRepr {
+    /// Every named attribute equals its value (case-sensitive): `{ type: com.acme.order }`.
     exact: Option<BTreeMap<String, String>>,
+    /// Every named attribute starts with its value.
     prefix: Option<BTreeMap<String, String>>,
+    /// Every named attribute ends with its value.
     suffix: Option<BTreeMap<String, String>>,
+    /// Every nested filter matches (a list of at least one).
     all: Option<Vec<FilterConfig>>,
+    /// At least one nested filter matches (a list of at least one).
     any: Option<Vec<FilterConfig>>,
+    /// The nested filter does not match.
     not: Option<Box<FilterConfig>>,
+}
+
+/// serde takes a filter with exactly one dialect that is not null (`TryFrom` below); the
+/// schema says so with one alternative per dialect, of which exactly one must hold.
+fn exactly_one_dialect(schema: &mut schemars::Schema) {
+    let dialects: Vec<Value> = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|properties| properties.keys())
+        .map(|dialect| json!({ "required": [dialect], "properties": { dialect: { "not": { "type": "null" } } } }))
+        .collect();
+    schema.insert("oneOf".into(), Value::Array(dialects));
 }
 
 impl TryFrom<FilterRepr> for FilterConfig {

@@ -5,6 +5,7 @@ mod dedupe;
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use switchyard_core::retry::RetryPolicy;
 use tower::ServiceExt;
@@ -22,7 +23,7 @@ pub use dedupe::DedupeWindow;
 pub const ROUTE_RETRY: RetryPolicy = RetryPolicy::new(Some(1), 100, 5_000);
 
 /// `dedupe:` on a route.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DedupeConfig {
     /// How many recent (`source`, `id`) pairs are remembered; a repeat within them is acked

@@ -5,18 +5,19 @@
 //! once, each naming its key (`outbounds.audit.routing_key: ...`), so a bad config can be fixed
 //! in one pass.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use switchyard_core::secret::Secret;
 
 mod validate;
 
 /// An inbound consuming one queue.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpInboundConfig {
     /// Broker URI: `amqp://user:password@host:5672/%2f` (the vhost is percent-encoded, so `%2f`
     /// is `/`); `amqps://` for TLS. Query parameters such as `?heartbeat=10` are passed on.
-    /// Redacted in `Debug`: it carries the password.
+    /// Redacted in logs: it carries the password.
     pub url: Secret,
     /// The queue to consume. It must exist unless `topology` declares it.
     pub queue: String,
@@ -49,8 +50,9 @@ pub struct AmqpInboundConfig {
 /// Attributes of the event made for a message that is not a CloudEvent (neither
 /// `application/cloudevents*` nor `cloudEvents_`/`cloudEvents:` headers). Templates may use
 /// `{inbound}`, `{queue}`, `{exchange}` and `{routing_key}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
+#[schemars(rename = "AmqpWrapConfig")]
 pub struct WrapConfig {
     /// Template for `source`. Default `/amqp/{queue}`.
     pub source: String,
@@ -62,7 +64,7 @@ pub struct WrapConfig {
 /// What to declare after connecting. Declarations are idempotent: an existing exchange or
 /// queue with the same settings is left alone; one with different settings is an error the
 /// broker reports (`PRECONDITION_FAILED`), which we log and retry with backoff.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopologyConfig {
     /// An exchange to declare, typically the one the queue is bound to.
@@ -77,7 +79,7 @@ pub struct TopologyConfig {
 }
 
 /// An exchange declaration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExchangeConfig {
     /// Exchange name; not empty and not starting with `amq.` (reserved by the broker).
@@ -94,18 +96,22 @@ pub struct ExchangeConfig {
 }
 
 /// The exchange types RabbitMQ ships with.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ExchangeKind {
+    /// Routing keys matched against binding patterns (`*` one word, `#` any).
     #[default]
     Topic,
+    /// Routing keys equal to the binding key.
     Direct,
+    /// Every bound queue, whatever the routing key.
     Fanout,
+    /// Matched on message headers instead of the routing key.
     Headers,
 }
 
 /// How the inbound's queue is declared.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueConfig {
     /// Survives a broker restart (with persistent messages, so do they). Default true.
@@ -130,15 +136,17 @@ pub struct QueueConfig {
 }
 
 /// RabbitMQ queue types.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum QueueType {
+    /// A single-node queue.
     Classic,
+    /// A replicated (Raft) queue; must be durable.
     Quorum,
 }
 
 /// A binding of the inbound's queue.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BindingConfig {
     /// Exchange to bind to. Default: the exchange declared in `topology.exchange`.
@@ -150,10 +158,10 @@ pub struct BindingConfig {
 }
 
 /// An outbound publishing to an exchange with publisher confirms.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpOutboundConfig {
-    /// Broker URI, as for inbounds (redacted in `Debug`).
+    /// Broker URI, as for inbounds (redacted in logs).
     pub url: Secret,
     /// Exchange to publish to; `""` is the default exchange, which routes to the queue named
     /// by the routing key.
@@ -190,20 +198,24 @@ pub struct AmqpOutboundConfig {
 }
 
 /// How outbound events are laid out in AMQP messages.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum AmqpMode {
+    /// Attributes in headers, data as the body.
     #[default]
     Binary,
+    /// The whole event as `application/cloudevents+json`.
     Structured,
 }
 
 /// The attribute header prefix in binary mode.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 pub enum HeaderPrefix {
+    /// `cloudEvents_`: usable in JMS selectors.
     #[default]
     #[serde(rename = "cloudEvents_")]
     Underscore,
+    /// `cloudEvents:`: the AMQP 1.0 binding's original form.
     #[serde(rename = "cloudEvents:")]
     Colon,
 }

@@ -1,9 +1,10 @@
 //! `grpc:` the gRPC listener's bounds (its address is `listen.grpc`).
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// `grpc:` applied to every connection of the gRPC listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct GrpcConfig {
     /// Largest request message, encoded, in bytes; larger ones are refused with
@@ -15,6 +16,7 @@ pub struct GrpcConfig {
     /// HTTP/2 PING sent after this long without frames, in ms; a peer that does not answer
     /// within `keepalive_timeout_ms` is disconnected. Default 30 000.
     pub keepalive_interval_ms: u64,
+    /// How long a PING may go unanswered before the connection is closed, in ms.
     /// Default 10 000.
     pub keepalive_timeout_ms: u64,
 }

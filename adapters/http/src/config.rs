@@ -1,10 +1,11 @@
 //! Settings of the HTTP family (the `http:` section of the configuration file).
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use switchyard_core::cloudevent::http::PercentDecoding;
 
 /// The `http:` section. Every field has a default; sizes are bytes, times are as named.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Largest request body accepted by `POST /topics/..`, in bytes (413 above). Default 1 MiB.

@@ -6,6 +6,7 @@ mod link;
 mod validate;
 mod version;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use switchyard_core::retry::{RetryConfig, RetryPolicy};
 use switchyard_core::secret::Secret;
@@ -16,7 +17,7 @@ pub use version::MqttVersion;
 
 /// An MQTT inbound: subscribes to topic filters and delivers every message to the pipeline,
 /// acknowledging it to the broker only once the pipeline confirmed it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MqttInboundConfig {
     /// The broker, `mqtt://host:port` (`tcp://` also accepted; port 1883 when left out).
@@ -97,8 +98,9 @@ pub struct MqttInboundConfig {
 /// Templates may use `{topic}` (the whole MQTT topic), `{broker}` (`host:port` of `url`) and
 /// the names of `topic_pattern`'s levels. In `source`, values are percent-encoded so the
 /// result stays a URI-reference.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "MqttWrapConfig")]
 pub struct WrapConfig {
     /// Names topic levels for the templates: `sensors/{device}/temperature` makes `{device}`
     /// the second level. `+` matches one level unnamed, a final `#` any number of levels.
@@ -125,7 +127,7 @@ pub struct WrapConfig {
 
 /// An MQTT outbound: publishes each event and confirms it only once the broker acknowledged
 /// that very message (PUBACK for QoS 1, PUBCOMP for QoS 2; written to the socket for QoS 0).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MqttOutboundConfig {
     /// The broker, `mqtt://host:port` (`tcp://` also accepted; port 1883 when left out).
@@ -183,7 +185,7 @@ pub struct MqttOutboundConfig {
 }
 
 /// How a CloudEvent is laid out in an MQTT message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MqttMode {
     /// Attributes as user properties, `datacontenttype` as Content Type, data as the payload.

@@ -17,6 +17,7 @@ mod sink;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use switchyard_core::health::ReadinessCheck;
@@ -28,7 +29,7 @@ use crate::connection::{self, Link};
 pub use sink::BackplaneSink;
 
 /// `hub.backplane: { type: nats, ... }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NatsBackplaneConfig {
     /// As for a NATS inbound.

@@ -4,6 +4,7 @@
 
 pub(crate) mod validate;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use switchyard_core::retry::{RetryConfig, RetryPolicy};
 use switchyard_core::secret::Secret;
@@ -13,7 +14,7 @@ pub const INBOUND_RETRY: RetryPolicy = RetryPolicy::new(None, 100, 30_000);
 
 /// A NATS inbound: core NATS subjects (at-most-once: NATS keeps nothing for a subscriber), or
 /// a durable JetStream consumer (at-least-once: acked only after the sinks confirmed).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NatsInboundConfig {
     /// The server, `nats://host:4222` (`nats://user:password@host:4222` for credentials;
@@ -59,9 +60,10 @@ pub struct NatsInboundConfig {
 }
 
 /// `jetstream:` of an inbound.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JetStreamConsumer {
+    /// An existing JetStream stream.
     pub stream: String,
     /// A durable pull consumer of `stream`, with explicit acks.
     pub durable: String,
@@ -69,12 +71,13 @@ pub struct JetStreamConsumer {
 
 /// Attributes of the event made for a payload that is not a CloudEvent. Placeholders:
 /// `{inbound}`, `{subject}`, `{topic}` (the subject with `.` as `/`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
+#[schemars(rename = "NatsWrapConfig")]
 pub struct WrapConfig {
-    /// Default `nats:{subject}`.
+    /// Template of the `source` attribute. Default `nats:{subject}`.
     pub source: String,
-    /// Default `dev.switchyard.nats.message`.
+    /// Template of the `type` attribute. Default `dev.switchyard.nats.message`.
     #[serde(rename = "type")]
     pub ty: String,
 }
@@ -89,7 +92,7 @@ impl Default for WrapConfig {
 }
 
 /// A NATS outbound: core publishes, or JetStream publishes confirmed by their PubAck.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NatsOutboundConfig {
     /// As for an inbound.
@@ -119,11 +122,13 @@ pub struct NatsOutboundConfig {
 }
 
 /// How a CloudEvent is laid out in a NATS message.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NatsMode {
+    /// Attributes as `ce-` headers, data as the payload.
     #[default]
     Binary,
+    /// The whole event in the JSON event format.
     Structured,
 }
 

@@ -35,7 +35,7 @@ pub fn decode_header_value(raw: &[u8]) -> Result<String, DecodeError> {
 }
 
 /// How a `%` that does not start a `%XY` escape is treated on receipt.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PercentDecoding {
     /// An error, as the binding requires of senders (the default).

@@ -5,14 +5,17 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
+use serde_json::{Value, json};
 
 use crate::backoff::Backoff;
 
 /// The keys as written. Every key is optional; `initial_ms` and `max_ms` are accepted as the
 /// shorter spellings of `initial_backoff_ms` and `max_backoff_ms`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = with_short_spellings)]
 pub struct RetryConfig {
     /// Attempts in all, the first included. Only where attempts are bounded (routes,
     /// webhooks); broker inbounds retry until the message settles, reconnects go on forever.
@@ -26,6 +29,30 @@ pub struct RetryConfig {
     /// Randomise the upper half of each wait, so that clients failing together do not retry
     /// in lockstep.
     pub jitter: Option<bool>,
+}
+
+/// serde's aliases, as (alias, key); they must match the `#[serde(alias)]`s above.
+const SHORT_SPELLINGS: [(&str, &str); 2] = [
+    ("initial_ms", "initial_backoff_ms"),
+    ("max_ms", "max_backoff_ms"),
+];
+
+/// schemars knows nothing of `#[serde(alias)]`, and the keys are closed
+/// (`additionalProperties: false`), so each short spelling becomes a key of its own, with the
+/// schema of the long one; giving both is refused, as serde refuses a duplicate field.
+fn with_short_spellings(schema: &mut schemars::Schema) {
+    let mut exclusive = serde_json::Map::new();
+    if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for (alias, key) in SHORT_SPELLINGS {
+            let Some(mut spelled) = properties.get(key).cloned() else {
+                continue;
+            };
+            spelled["description"] = json!(format!("The shorter spelling of `{key}`."));
+            properties.insert(alias.into(), spelled);
+            exclusive.insert(alias.into(), json!({ "not": { "required": [key] } }));
+        }
+    }
+    schema.insert("dependentSchemas".into(), Value::Object(exclusive));
 }
 
 /// A resolved retry policy: the runtime value of a [`RetryConfig`].
@@ -133,6 +160,30 @@ mod tests {
             parse("{ initial_backoff_ms: 5, max_backoff_ms: 50 }")
         );
         assert!(serde_yaml_ng::from_str::<RetryConfig>("{ initial: 5 }").is_err());
+    }
+
+    #[test]
+    fn the_schema_has_both_spellings_but_not_both_at_once() {
+        let schema = schemars::schema_for!(RetryConfig);
+        let keys = schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .expect("keys");
+        for key in [
+            "attempts",
+            "initial_ms",
+            "initial_backoff_ms",
+            "max_ms",
+            "max_backoff_ms",
+        ] {
+            assert!(keys.contains_key(key), "{key}");
+        }
+        assert_eq!(
+            schema.get("dependentSchemas").and_then(|d| d.get("max_ms")),
+            Some(&json!({ "not": { "required": ["max_backoff_ms"] } }))
+        );
+        let both = serde_yaml_ng::from_str::<RetryConfig>("{ max_ms: 5, max_backoff_ms: 5 }");
+        assert!(both.is_err(), "serde refuses both too");
     }
 
     #[test]

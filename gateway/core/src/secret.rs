@@ -1,12 +1,19 @@
 //! A configuration value that must never reach logs, metrics or `Debug` output: passwords,
 //! broker URLs with credentials, webhook header values such as `Authorization`.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// A string read from configuration whose `Debug` is redacted; [`Secret::expose`] is the one
-/// way to read it, at the place that hands it to a protocol.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+/// way to read it, at the place that hands it to a protocol. Deliberately not `Serialize`:
+/// nothing can write its value out, and so the configuration's JSON Schema carries no
+/// default for it.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(transparent)]
+#[schemars(
+    description = "A secret (password, token, URL with credentials): never logged. Write `${NAME}` to take it from the environment instead of keeping it in the file.",
+    extend("writeOnly" = true)
+)]
 pub struct Secret(String);
 
 impl Secret {

@@ -24,7 +24,8 @@ impl std::fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-const SECTIONS: &[&str] = &[
+/// The file's sections; the schema's root has exactly these (a schema test checks).
+pub(super) const SECTIONS: &[&str] = &[
     "listen",
     "log",
     "http",

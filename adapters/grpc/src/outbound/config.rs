@@ -3,6 +3,7 @@
 //! user reference. Validation reports every error at once, each naming its key; it runs at
 //! `check` time, so a bad URL never reaches the runtime.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use switchyard_core::retry::{RetryConfig, RetryPolicy};
 use switchyard_core::validation::Errors;
@@ -13,7 +14,7 @@ pub(crate) const GRPC_RETRY: RetryPolicy = RetryPolicy::new(Some(3), 100, 5_000)
 
 /// A gRPC outbound: each event is one unary `Publish` call to a backend, confirmed when the
 /// backend answers OK.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrpcOutboundConfig {
     /// The backend, `http://host:port` (plaintext HTTP/2, "h2c"). `https://` is refused for
@@ -44,7 +45,7 @@ pub struct GrpcOutboundConfig {
 }
 
 /// The gRPC service a backend implements, which decides the method called.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum GrpcService {
     /// `switchyard.v1.Gateway/Publish` with `PublishRequest { topic, event }`: another

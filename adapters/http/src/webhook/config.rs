@@ -2,12 +2,13 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use switchyard_core::retry::{RetryConfig, RetryPolicy};
 use switchyard_core::secret::Secret;
 
 /// A webhook outbound.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     /// Where events are POSTed (`http://` only for now).
@@ -23,7 +24,7 @@ pub struct WebhookConfig {
     #[serde(default)]
     pub retry: RetryConfig,
     /// Extra headers sent with every request (e.g. `authorization`); values are redacted in
-    /// `Debug`.
+    /// logs.
     #[serde(default)]
     pub headers: BTreeMap<String, Secret>,
     /// Requests in flight at once; further deliveries wait. Default 256.
@@ -32,11 +33,13 @@ pub struct WebhookConfig {
 }
 
 /// How events are encoded on the wire.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum WebhookMode {
+    /// Attributes in `ce-` headers, data as the body.
     #[default]
     Binary,
+    /// The whole event as `application/cloudevents+json`.
     Structured,
 }
 
