@@ -11,6 +11,8 @@ set -eu
 cd "$(dirname "$0")/../.."
 profile="${1:-release}"
 target=x86_64-unknown-linux-gnu
+# Debug info is not needed in the image or by the tests, and costs build and link time.
+CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_RELEASE_DEBUG=0 \
 RUSTFLAGS="-C target-feature=+crt-static" \
   cargo build --profile "$profile" --locked -p switchyard --target "$target" >&2
 dir="$profile"
