@@ -27,6 +27,7 @@ type EventStream = futures_util::stream::BoxStream<'static, Result<pb::CloudEven
 #[tonic::async_trait]
 impl CloudEventService for CloudEventServiceImpl {
     async fn publish(&self, request: Request<PublishRequest>) -> Result<Response<()>, Status> {
+        let budget = crate::deadline::budget(request.metadata());
         let event = request
             .into_inner()
             .event
@@ -39,7 +40,7 @@ impl CloudEventService for CloudEventServiceImpl {
                 event.source
             ))
         })?;
-        deliver_all(&self.0, &topic, vec![event]).await?;
+        crate::deadline::within(budget, deliver_all(&self.0, &topic, vec![event])).await?;
         Ok(Response::new(()))
     }
 

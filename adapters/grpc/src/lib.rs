@@ -5,6 +5,7 @@
 
 mod cloudevent_service;
 mod config;
+mod deadline;
 mod health;
 pub mod inbound;
 mod outbound;

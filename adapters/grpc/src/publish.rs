@@ -1,7 +1,7 @@
 //! `Publish` and `PublishBatch` of `switchyard.v1.Gateway`: decode and validate everything,
 //! then deliver in order, answering once every sink of every matching route confirmed.
-//! A client deadline (`grpc-timeout`) bounds the whole call: tonic drops the delivery when it
-//! passes, and the client sees DEADLINE_EXCEEDED.
+//! A client deadline (`grpc-timeout`) bounds the whole call: when it passes the delivery is
+//! dropped and the answer is DEADLINE_EXCEEDED ([`crate::deadline`]).
 
 use tonic::{Request, Response, Status};
 
@@ -16,8 +16,8 @@ use crate::proto::switchyard_v1::{
     PublishBatchRequest, PublishRequest, PublishResponse, SubscribeRequest,
 };
 use crate::shared::Shared;
-use crate::status;
 use crate::subscribe::{self, Feed};
+use crate::{deadline, status};
 
 /// The `switchyard.v1.Gateway` service.
 #[derive(Debug)]
@@ -29,11 +29,12 @@ impl Gateway for GatewayService {
         &self,
         request: Request<PublishRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
+        let budget = deadline::budget(request.metadata());
         let PublishRequest { topic, event } = request.into_inner();
         validate_topic_name(&topic).map_err(status::invalid_topic)?;
         let event = event.ok_or_else(|| Status::invalid_argument("`event` is required"))?;
         let event = protobuf::from_proto(event).map_err(status::invalid_event)?;
-        let accepted = deliver_all(&self.0, &topic, vec![event]).await?;
+        let accepted = deadline::within(budget, deliver_all(&self.0, &topic, vec![event])).await?;
         Ok(Response::new(PublishResponse { accepted }))
     }
 
@@ -41,12 +42,13 @@ impl Gateway for GatewayService {
         &self,
         request: Request<PublishBatchRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
+        let budget = deadline::budget(request.metadata());
         let PublishBatchRequest { topic, batch } = request.into_inner();
         validate_topic_name(&topic).map_err(status::invalid_topic)?;
         let batch = batch.ok_or_else(|| Status::invalid_argument("`batch` is required"))?;
         // All decoded and validated before any is delivered: one bad event refuses the batch.
         let events = decode_batch(batch)?;
-        let accepted = deliver_all(&self.0, &topic, events).await?;
+        let accepted = deadline::within(budget, deliver_all(&self.0, &topic, events)).await?;
         Ok(Response::new(PublishResponse { accepted }))
     }
 
