@@ -9,7 +9,7 @@ follow), then speaks to the gateway. Prints one JSON line per result.
     grpc_client.py publish-rich ADDR TOPIC
     grpc_client.py call ADDR TOPIC CASE [--timeout S]     CASE: ok | invalid | big | no-event | bad-batch
     grpc_client.py subscribe ADDR FILTER COUNT TIMEOUT_S [--since N] [--group G] [--ready FILE]
-                             [--hold FILE]   after the first event, stop reading until FILE exists
+                             [--hold]   after the first event, stop reading until a line on stdin
     grpc_client.py health ADDR [SERVICE]
     grpc_client.py watch ADDR COUNT TIMEOUT_S --ready FILE
     grpc_client.py reflect ADDR
@@ -29,7 +29,6 @@ import re
 import sys
 import tempfile
 import threading
-import time
 from concurrent import futures
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -196,22 +195,14 @@ def cmd_subscribe(a):
             out({"cursor": reply.cursor, "reset": reply.reset, "event": view(reply.event)})
             seen += 1
             if seen == 1 and a.hold:
-                hold(a.hold, a.timeout)
+                # A stalled consumer: reads nothing more until the test says go.
+                sys.stdin.readline()
             if seen >= a.count:
                 stream.cancel()
                 return
     except grpc.RpcError as err:
         if err.code() != grpc.StatusCode.CANCELLED:
             out(status_view(err))
-
-
-def hold(path, timeout):
-    """A subscriber that stops reading (a stalled consumer) until told to go on."""
-    deadline = time.monotonic() + timeout
-    while not pathlib.Path(path).exists():
-        if time.monotonic() > deadline:
-            sys.exit("hold: never released")
-        time.sleep(0.05)
 
 
 def stream_with_ready(stream, ready):
@@ -291,10 +282,11 @@ class Backend(gw_grpc.GatewayServicer):
     """A user's gRPC service behind the gateway: records what it is sent; the first
     `fail_first` calls answer UNAVAILABLE (a backend that is starting)."""
 
-    def __init__(self, fail_first):
+    def __init__(self, fail_first, count):
         self.lock = threading.Lock()
         self.calls = 0
         self.fail_first = fail_first
+        self.count = count
         self.ids = []
         self.done = threading.Event()
 
@@ -305,22 +297,19 @@ class Backend(gw_grpc.GatewayServicer):
                 context.abort(grpc.StatusCode.UNAVAILABLE, "starting")
             out({"topic": request.topic, "event": view(request.event)})
             self.ids.append(request.event.id)
+            if len(set(self.ids)) >= self.count:
+                self.done.set()
         return gw.PublishResponse(accepted=[request.event.id])
 
 
 def cmd_backend(a):
-    backend = Backend(a.fail_first)
+    backend = Backend(a.fail_first, a.count)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     gw_grpc.add_GatewayServicer_to_server(backend, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     pathlib.Path(a.ready).write_text(str(port))
-    deadline = time.monotonic() + a.timeout
-    while time.monotonic() < deadline:
-        with backend.lock:
-            if len(set(backend.ids)) >= a.count:
-                break
-        time.sleep(0.05)
+    backend.done.wait(timeout=a.timeout)
     server.stop(grace=1)
 
 
@@ -345,7 +334,7 @@ def main():
     s = sub.add_parser("publish-rich"); s.add_argument("addr"); s.add_argument("topic")
     s = sub.add_parser("call"); s.add_argument("addr"); s.add_argument("topic"); s.add_argument("case"); s.add_argument("--timeout", type=float, default=30)
     s = sub.add_parser("subscribe"); s.add_argument("addr"); s.add_argument("filter"); s.add_argument("count", type=int); s.add_argument("timeout", type=float)
-    s.add_argument("--since", type=int); s.add_argument("--group"); s.add_argument("--ready"); s.add_argument("--hold")
+    s.add_argument("--since", type=int); s.add_argument("--group"); s.add_argument("--ready"); s.add_argument("--hold", action="store_true")
     s = sub.add_parser("health"); s.add_argument("addr"); s.add_argument("service", nargs="?", default="")
     s = sub.add_parser("watch"); s.add_argument("addr"); s.add_argument("count", type=int); s.add_argument("timeout", type=float); s.add_argument("--ready", required=True)
     s = sub.add_parser("reflect"); s.add_argument("addr")

@@ -14,6 +14,9 @@ pub struct Gateway {
     pub addr: SocketAddr,
     /// Everything the process wrote to stderr so far.
     pub log: Arc<Mutex<String>>,
+    /// The `grpc listening` line's address, sent by the log reader when it comes.
+    grpc_line: Mutex<std::sync::mpsc::Receiver<String>>,
+    grpc: std::sync::OnceLock<SocketAddr>,
     _config: Option<tempfile_path::TempFile>,
 }
 
@@ -52,6 +55,7 @@ impl Gateway {
         let stderr = child.stderr.take().expect("stderr piped");
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
+        let (grpc_tx, grpc_line) = std::sync::mpsc::channel();
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
@@ -62,6 +66,13 @@ impl Gateway {
                     .filter(|_| line.contains("http listening"))
                 {
                     let _ = tx.send(addr.trim().to_owned());
+                }
+                if let Some(addr) = line
+                    .split("address=")
+                    .nth(1)
+                    .filter(|_| line.contains("grpc listening"))
+                {
+                    let _ = grpc_tx.send(addr.trim().to_owned());
                 }
                 sink.lock().expect("log lock").push_str(&(line + "\n"));
             }
@@ -87,6 +98,8 @@ impl Gateway {
             child: Some(child),
             addr,
             log,
+            grpc_line: Mutex::new(grpc_line),
+            grpc: std::sync::OnceLock::new(),
             _config: config,
         }
     }
@@ -98,24 +111,18 @@ impl Gateway {
     /// The gRPC listener's address (the config must set `listen.grpc`, port 0 is fine), read
     /// from its `grpc listening` log line, waited for with a deadline.
     pub fn grpc_addr(&self) -> SocketAddr {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let found = self.log.lock().expect("log lock").lines().find_map(|line| {
-                line.contains("grpc listening")
-                    .then(|| line.split("address=").nth(1))
-                    .flatten()
-                    .and_then(|a| a.trim().parse().ok())
-            });
-            if let Some(addr) = found {
-                return addr;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no `grpc listening` line: {}",
-                self.log.lock().expect("log lock")
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        *self.grpc.get_or_init(|| {
+            let line = self.grpc_line.lock().expect("lock");
+            let addr = line
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "no `grpc listening` line: {}",
+                        self.log.lock().expect("log lock")
+                    )
+                });
+            addr.parse().expect("address in log line")
+        })
     }
 
     pub fn pid(&self) -> u32 {

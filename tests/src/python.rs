@@ -69,89 +69,77 @@ fn parse_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
 
 /// A running MQTT subscriber (paho-mqtt), already subscribed when `start` returns.
 #[derive(Debug)]
-pub struct MqttSubscriber {
-    child: Option<Child>,
-    ready: PathBuf,
-}
+pub struct MqttSubscriber(Background);
 
 impl MqttSubscriber {
     pub async fn start(filter: &str, count: usize, timeout: Duration) -> Self {
-        let ready = std::env::temp_dir().join(unique("mqtt-sub-ready"));
-        let child = Command::new("python3")
-            .arg(script())
-            .args([
-                "mqtt-sub",
-                filter,
-                &count.to_string(),
-                &timeout.as_secs_f64().to_string(),
-                "--ready",
-            ])
-            .arg(&ready)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("python3 runs");
-        let path = ready.clone();
-        crate::eventually(Duration::from_secs(20), "paho subscriber ready", || {
-            let path = path.clone();
-            async move { path.exists().then_some(()) }
-        })
-        .await;
-        Self {
-            child: Some(child),
-            ready,
-        }
+        let (count, timeout) = (count.to_string(), timeout.as_secs_f64().to_string());
+        Self(Background::start(script(), &["mqtt-sub", filter, &count, &timeout]).await)
     }
 
     /// Waits for the subscriber to finish; the messages it got, panicking if too few.
-    pub async fn messages(mut self) -> Vec<serde_json::Value> {
-        let child = self.child.take().expect("running");
-        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-            .await
-            .expect("join")
-            .expect("wait");
-        assert!(
-            out.status.success(),
-            "paho subscriber: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        parse_lines(&out.stdout)
-    }
-}
-
-impl Drop for MqttSubscriber {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = std::fs::remove_file(&self.ready);
+    pub async fn messages(self) -> Vec<serde_json::Value> {
+        self.0.lines().await
     }
 }
 
 /// A `grpc_client.py` command running in the background (a subscriber, a health watch, a
 /// backend), started once it wrote its `--ready` file.
 #[derive(Debug)]
-pub struct GrpcProcess {
-    child: Option<Child>,
-    ready: PathBuf,
-}
+pub struct GrpcProcess(Background);
 
 impl GrpcProcess {
     /// Starts `grpc_client.py args… --ready FILE` and waits (with a deadline) for FILE.
     pub async fn start(args: &[&str]) -> Self {
-        let ready = std::env::temp_dir().join(unique("grpc-ready"));
+        Self(Background::start(grpc_script(), args).await)
+    }
+
+    /// What the process wrote to its ready file (a backend's port).
+    pub fn ready_contents(&self) -> String {
+        std::fs::read_to_string(&self.0.ready).unwrap_or_default()
+    }
+
+    /// Writes a line to the process's standard input (releases a `--hold` subscriber).
+    pub fn release(&mut self) {
+        use std::io::Write as _;
+        let child = self.0.child.as_mut().expect("running");
+        let stdin = child.stdin.as_mut().expect("stdin piped");
+        stdin
+            .write_all(b"go\n")
+            .and_then(|()| stdin.flush())
+            .expect("write to the client");
+    }
+
+    /// Waits for the process to finish; the JSON lines it printed.
+    pub async fn lines(self) -> Vec<serde_json::Value> {
+        self.0.lines().await
+    }
+}
+
+/// A Python script started with `--ready FILE`, running until it has printed what it was
+/// asked for; killed when dropped.
+#[derive(Debug)]
+struct Background {
+    child: Option<Child>,
+    ready: PathBuf,
+}
+
+impl Background {
+    /// Starts `python3 script args… --ready FILE` and waits, with a deadline, for FILE.
+    async fn start(script: &str, args: &[&str]) -> Self {
+        let ready = std::env::temp_dir().join(unique("py-ready"));
         let child = Command::new("python3")
-            .arg(grpc_script())
+            .arg(script)
             .args(args)
             .arg("--ready")
             .arg(&ready)
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("python3 runs");
         let path = ready.clone();
-        crate::eventually(Duration::from_secs(30), "grpc client ready", || {
+        crate::eventually(Duration::from_secs(30), "python client ready", || {
             let path = path.clone();
             async move { path.exists().then_some(()) }
         })
@@ -162,13 +150,9 @@ impl GrpcProcess {
         }
     }
 
-    /// What the process wrote to its ready file (a backend's port).
-    pub fn ready_contents(&self) -> String {
-        std::fs::read_to_string(&self.ready).unwrap_or_default()
-    }
-
-    /// Waits for the process to finish; the JSON lines it printed.
-    pub async fn lines(mut self) -> Vec<serde_json::Value> {
+    /// Waits for the process to finish; the JSON lines it printed, panicking unless it
+    /// exited 0.
+    async fn lines(mut self) -> Vec<serde_json::Value> {
         let child = self.child.take().expect("running");
         let out = tokio::task::spawn_blocking(move || child.wait_with_output())
             .await
@@ -176,14 +160,14 @@ impl GrpcProcess {
             .expect("wait");
         assert!(
             out.status.success(),
-            "grpc client: {}",
+            "python client: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         parse_lines(&out.stdout)
     }
 }
 
-impl Drop for GrpcProcess {
+impl Drop for Background {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

@@ -416,18 +416,8 @@ async fn a_stalled_subscriber_ends_resource_exhausted_and_resumes_from_its_curso
         "hub: { subscriber_queue: 8, replay_bytes: 67108864 }\nhttp: { body_limit: 8388608 }\n",
     );
     let topic = format!("stall/{}", unique("s"));
-    let hold = std::env::temp_dir().join(unique("grpc-hold"));
-    let hold_arg = hold.to_string_lossy().into_owned();
-    let stalled = GrpcProcess::start(&[
-        "subscribe",
-        &addr,
-        &topic,
-        "100000",
-        "60",
-        "--hold",
-        &hold_arg,
-    ])
-    .await;
+    let mut stalled =
+        GrpcProcess::start(&["subscribe", &addr, &topic, "100000", "60", "--hold"]).await;
     // 32 KiB each, far more than HTTP/2 flow control and the queue hold together.
     let data = "x".repeat(32 * 1024);
     for chunk in 0..EVENTS / 100 {
@@ -439,9 +429,8 @@ async fn a_stalled_subscriber_ends_resource_exhausted_and_resumes_from_its_curso
         let res = post(&url, &ct, serde_json::Value::from(batch).to_string()).await;
         assert_eq!(res.status, 200, "{}", res.text());
     }
-    std::fs::write(&hold, "go").expect("release");
+    stalled.release();
     let lines = stalled.lines().await;
-    let _ = std::fs::remove_file(&hold);
     let end = lines.last().expect("lines");
     assert_eq!(end["code"], "RESOURCE_EXHAUSTED", "{end}");
     assert!(
