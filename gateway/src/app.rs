@@ -2,14 +2,20 @@
 //! listeners, then the drain. [`check`] validates everything without opening a socket or a
 //! broker connection, which is what `switchyard check` runs; [`run`] builds and serves.
 
+mod drain;
 mod hub;
 mod inbounds;
 mod listeners;
 mod outbounds;
+mod reload;
 mod sinks;
+mod sources;
+mod triggers;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
@@ -17,13 +23,16 @@ use tokio_util::task::TaskTracker;
 
 use switchyard_core::health::Readiness;
 use switchyard_core::hub::Hub;
-use switchyard_core::inbound::{Inbound, InboundContext};
 use switchyard_core::pipeline::{self, DrainGate, Pipeline, PipelineLimits, Sink};
 use switchyard_http::inbound::Streams;
 use switchyard_routes::{RouteTable, Router};
 
 use crate::admin;
 use crate::config::{Config, ConfigErrors};
+use crate::logging::LogLevel;
+use listeners::Listener;
+use sources::Source;
+use triggers::Triggers;
 
 /// The inbound name of events published over the HTTP family.
 pub const HTTP_INBOUND: &str = "http";
@@ -48,6 +57,31 @@ pub fn check(config: &Config) -> Result<(), ConfigErrors> {
     }
 }
 
+/// Reads `path` (or the embedded default) and checks it: the config, or every error of both
+/// steps.
+pub fn read(path: Option<&Path>) -> Result<Config, ConfigErrors> {
+    let (config, mut errors) = match path {
+        None => crate::config::load_default(),
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => crate::config::load(&text),
+            Err(e) => {
+                return Err(ConfigErrors(vec![format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )]));
+            }
+        },
+    };
+    if let Err(more) = check(&config) {
+        errors.extend(more.0);
+    }
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
 fn inbound_names(config: &Config) -> Vec<String> {
     [HTTP_INBOUND, GRPC_INBOUND]
         .into_iter()
@@ -58,67 +92,83 @@ fn inbound_names(config: &Config) -> Vec<String> {
 
 /// Everything that runs, and what the drain stops, in this order.
 struct Running {
+    /// The configuration running now; a reload replaces it once applied.
+    config: Config,
     hub: Hub,
     pipeline: Pipeline,
+    /// The pipeline's last service: a reload swaps its route table.
+    router: Router,
+    limits: PipelineLimits,
     readiness: Readiness,
+    /// The hub and every outbound, by name, as the route table names them.
+    sinks: HashMap<String, Sink>,
+    /// The broker inbounds, by name.
+    sources: BTreeMap<String, Source>,
+    http: Option<Listener>,
+    admin: Option<Listener>,
+    grpc: Option<Listener>,
+    /// `/healthz`, `/readyz`, `/metrics`, for whichever listener serves them.
+    admin_routes: axum::Router,
     /// Cancelled first: the listeners stop accepting and the broker inbounds stop taking
-    /// messages. Open connections stay, so a publish racing the signal gets an answer.
+    /// messages. Open connections stay, so a publish racing the signal gets an answer. Each
+    /// listener and inbound runs on a child token of its own, which a reload cancels alone.
     stop_accepting: CancellationToken,
     /// Closed with it: every new publish, whatever its inbound, is refused (503); the drain
     /// waits for the deliveries already inside before it ends the streams.
     gate: DrainGate,
     /// Deliveries of `confirm: false` routes, waited for with the gate's.
     background: TaskTracker,
-    /// Every inbound (the HTTP family's listener among them), waited for by the drain.
+    /// Every inbound (the listeners' among them), waited for by the drain.
     inbounds: TaskTracker,
     /// The HTTP family's connections and streams, ended last.
     streams: Streams,
 }
 
-/// Builds the gateway from a checked `config`, serves until SIGTERM or SIGINT, then drains.
-pub async fn run(config: Config, metrics: PrometheusHandle) -> anyhow::Result<()> {
-    preflight(&config).await?;
+/// Builds the gateway from a checked `config`, serves until SIGTERM or SIGINT (reloading
+/// `path` on SIGHUP, and when it changes if `watch`), then drains.
+pub async fn run(
+    config: Config,
+    path: Option<PathBuf>,
+    watch: bool,
+    metrics: PrometheusHandle,
+    log_level: LogLevel,
+) -> anyhow::Result<()> {
+    preflight(&config, |_| true).await?;
     let readiness = Readiness::default();
     let (hub, hub_sink) = hub::start(&config, &readiness).await?;
-    let running = start(&config, hub, hub_sink, readiness)?;
-    let admin_routes = admin::router(running.readiness.clone(), running.hub.clone(), metrics);
-    let (accepting, streams) = (&running.stop_accepting, &running.streams);
-    let http = listeners::http(&config, &running.hub, admin_routes, accepting, streams).await?;
-    let ctx = InboundContext {
-        name: HTTP_INBOUND.into(),
-        pipeline: running.pipeline.clone(),
-        dead_letter: None,
-        ready: running.readiness.register("http"),
-        shutdown: running.stop_accepting.clone(),
+    let admin_routes = admin::router(readiness.clone(), hub.clone(), metrics);
+    let mut running = start(config, hub, hub_sink, readiness, admin_routes)?;
+    // Before the listeners: a signal that comes once they are up finds its handler.
+    let mut stop = StopSignals::new()?;
+    let mut triggers = Triggers::new(path, watch);
+    reload::register_metrics();
+    running.start_listeners()?;
+    let signal = loop {
+        tokio::select! {
+            signal = stop.recv() => break signal,
+            trigger = triggers.next() => {
+                if let Some(config) = triggers.read(trigger) {
+                    reload::apply(&mut running, config, &log_level).await;
+                }
+            }
+        }
     };
-    running.inbounds.spawn(Box::new(http).run(ctx));
-    if let Some(grpc) = listeners::grpc(&config, &running).await? {
-        let ctx = InboundContext {
-            name: GRPC_INBOUND.into(),
-            pipeline: running.pipeline.clone(),
-            dead_letter: None,
-            ready: running.readiness.register("grpc"),
-            shutdown: running.stop_accepting.clone(),
-        };
-        running.inbounds.spawn(Box::new(grpc).run(ctx));
-    }
-    let signal = wait_for_signal().await?;
     tracing::info!(%signal, "draining");
-    let grace = Duration::from_millis(config.shutdown.grace_ms);
-    drain(running, grace).await;
+    drain::drain(running).await;
     Ok(())
 }
 
 /// Connects the outbounds, compiles the routes, builds the pipeline, starts the inbounds.
 fn start(
-    config: &Config,
+    config: Config,
     hub: Hub,
     hub_sink: Sink,
     readiness: Readiness,
+    admin_routes: axum::Router,
 ) -> anyhow::Result<Running> {
-    let sinks = sinks::connect(config, hub_sink, &readiness)
+    let sinks = sinks::connect(&config, hub_sink, &readiness)
         .map_err(|e| anyhow::anyhow!("outbounds:\n{}", ConfigErrors(e)))?;
-    let table = RouteTable::compile(&config.routes, &sinks, &inbound_names(config))
+    let table = RouteTable::compile(&config.routes, &sinks, &inbound_names(&config))
         .map_err(|e| anyhow::anyhow!("routes:\n{}", ConfigErrors(e)))?;
     let limits = PipelineLimits {
         max_in_flight: config.limits.max_in_flight,
@@ -126,47 +176,57 @@ fn start(
     let gate = DrainGate::default();
     let router = Router::new(table);
     let background = router.background_deliveries();
-    let pipeline: Pipeline = pipeline::build(router, &limits, &gate);
-    let stop_accepting = CancellationToken::new();
-    let inbounds = TaskTracker::new();
-    for (name, entry) in &config.inbounds {
-        let dead_letter = entry
-            .dead_letter
-            .as_ref()
-            .and_then(|d| sinks.get(d).cloned())
-            .map(|sink| pipeline::dead_letter(sink, &limits, &gate));
-        let ready = readiness.register(&format!("inbound:{name}"));
-        let (name, pipeline, shutdown) = (
-            Arc::<str>::from(name.as_str()),
-            pipeline.clone(),
-            stop_accepting.clone(),
-        );
-        let inbound = self::inbounds::build(&name, &entry.kind)
-            .map_err(|e| anyhow::anyhow!("inbounds:\n{}", ConfigErrors(e)))?;
-        inbounds.spawn(inbound.run(InboundContext {
-            name,
-            pipeline,
-            dead_letter,
-            ready,
-            shutdown,
-        }));
-    }
-    Ok(Running {
+    let pipeline: Pipeline = pipeline::build(router.clone(), &limits, &gate);
+    let mut running = Running {
+        config,
         hub,
         pipeline,
+        router,
+        limits,
         readiness,
-        stop_accepting,
+        sinks,
+        sources: BTreeMap::new(),
+        http: None,
+        admin: None,
+        grpc: None,
+        admin_routes,
+        stop_accepting: CancellationToken::new(),
         gate,
         background,
-        inbounds,
+        inbounds: TaskTracker::new(),
         streams: Streams::default(),
-    })
+    };
+    let entries = running.config.inbounds.clone();
+    for (name, entry) in &entries {
+        let source = sources::start(&running, name, entry)?;
+        running.sources.insert(name.clone(), source);
+    }
+    Ok(running)
 }
 
-/// Every inbound's [`Inbound::preflight`]: what must exist on a peer before the gateway starts.
-async fn preflight(config: &Config) -> anyhow::Result<()> {
+impl Running {
+    /// Binds and serves the configured listeners: HTTP (with admin), then gRPC.
+    fn start_listeners(&mut self) -> anyhow::Result<()> {
+        let config = self.config.clone();
+        if let Some(addr) = &config.listen.admin {
+            let socket = listeners::bind(addr, "listen.admin")?;
+            self.admin = Some(listeners::start_admin(self, &config, socket)?);
+        }
+        let socket = listeners::bind(&config.listen.http, "listen.http")?;
+        self.http = Some(listeners::start_http(self, &config, socket)?);
+        if let Some(addr) = &config.listen.grpc {
+            let socket = listeners::bind(addr, "listen.grpc")?;
+            self.grpc = Some(listeners::start_grpc(self, &config, socket)?);
+        }
+        Ok(())
+    }
+}
+
+/// Every inbound's [`Inbound::preflight`] (of those `wanted` picks): what must exist on a
+/// peer before the gateway starts, or before a reload starts them.
+async fn preflight(config: &Config, wanted: impl Fn(&str) -> bool) -> anyhow::Result<()> {
     let mut errors = Vec::new();
-    for (name, entry) in &config.inbounds {
+    for (name, entry) in config.inbounds.iter().filter(|(name, _)| wanted(name)) {
         let inbound = self::inbounds::build(name, &entry.kind)
             .map_err(|e| anyhow::anyhow!("inbounds:\n{}", ConfigErrors(e)))?;
         if let Err(found) = inbound.preflight().await {
@@ -180,61 +240,24 @@ async fn preflight(config: &Config) -> anyhow::Result<()> {
     }
 }
 
-/// The ordered drain. A publish answered 200 was handed to every subscriber connected at that
-/// moment, and reaches it:
-/// 1. stop accepting (listeners, broker inbounds) and close the gate: new publishes get 503;
-/// 2. let the deliveries already inside finish (and broker inbounds ack them);
-/// 3. end the streams, each after flushing what it already holds (SSE, WebSocket with 1001,
-///    long polls answer), and close connections after their current response.
-///
-/// Both waits share one grace period; what is left after it is closed.
-async fn drain(running: Running, grace: Duration) {
-    let deadline = tokio::time::Instant::now() + grace;
-    running.readiness.start_draining();
-    running.stop_accepting.cancel();
-    running.gate.close();
-    running.inbounds.close();
-    let delivered = tokio::time::timeout_at(deadline, async {
-        running.gate.finished().await;
-        running.inbounds.wait().await;
-        // Only now: deliveries that got past the gate may still have started some.
-        running.background.close();
-        running.background.wait().await;
-    })
-    .await;
-    if delivered.is_err() {
-        tracing::warn!(
-            deliveries = running.gate.in_flight(),
-            unconfirmed = running.background.len(),
-            inbounds = running.inbounds.len(),
-            "grace period over with deliveries still running; ending streams"
-        );
-    }
-    let streams = &running.streams;
-    streams.shutdown.cancel();
-    streams.connections.close();
-    streams.websockets.close();
-    let finished = tokio::time::timeout_at(deadline, async {
-        streams.connections.wait().await;
-        streams.websockets.wait().await;
-    })
-    .await;
-    match finished {
-        Ok(()) => tracing::info!("drained"),
-        Err(_) => tracing::warn!(
-            connections = streams.connections.len(),
-            websockets = streams.websockets.len(),
-            "grace period over; closing what is left"
-        ),
-    }
+/// SIGTERM and SIGINT, which start the drain.
+struct StopSignals {
+    term: Signal,
+    int: Signal,
 }
 
-async fn wait_for_signal() -> anyhow::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
+impl StopSignals {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! error at once, each naming its key.
 
 mod env;
+mod fingerprint;
 mod load;
 mod schema;
 mod suggest;
@@ -21,6 +22,7 @@ use switchyard_mqtt::{MqttInboundConfig, MqttOutboundConfig};
 use switchyard_nats::{NatsBackplaneConfig, NatsInboundConfig, NatsOutboundConfig};
 use switchyard_routes::{OneOrMany, RouteConfig};
 
+pub use fingerprint::Fingerprints;
 pub use load::{ConfigErrors, load, load_default};
 pub use schema::schema;
 
@@ -61,10 +63,13 @@ pub struct Config {
     /// or gRPC to the hub; empty (or null): no routes.
     #[schemars(with = "Option<Vec<RouteConfig>>")]
     pub routes: Vec<RouteConfig>,
+    /// What each section, inbound and outbound said, for a reload to compare.
+    #[schemars(skip)]
+    pub fingerprints: Fingerprints,
 }
 
 /// `listen:` where the listeners bind.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Listen {
     /// The HTTP family (publish, SSE, WebSocket, polling, console). Default `127.0.0.1:8080`;
@@ -90,7 +95,7 @@ impl Default for Listen {
 }
 
 /// `log:` structured logs on standard error.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// A tracing filter: `info`, `debug`, `info,switchyard_http=debug`. Default `info`;

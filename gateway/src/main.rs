@@ -7,6 +7,7 @@
 mod admin;
 mod app;
 mod config;
+mod logging;
 mod probe;
 
 use std::io::Write as _;
@@ -14,9 +15,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
-
-use crate::config::{Config, ConfigErrors, LogFormat};
 
 /// Exit status for a configuration that is not valid (EX_USAGE in sysexits.h).
 const EXIT_BAD_CONFIG: u8 = 64;
@@ -31,6 +29,9 @@ struct Cli {
     /// Configuration file (YAML); without one the embedded default runs.
     #[arg(long, short, env = "SWITCHYARD_CONFIG", global = true)]
     config: Option<PathBuf>,
+    /// Reload the configuration on SIGHUP only, without watching the file.
+    #[arg(long, env = "SWITCHYARD_NO_WATCH", global = true)]
+    no_watch: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -66,36 +67,12 @@ fn main() -> ExitCode {
         Some(Command::Probe { url, timeout_ms }) => {
             probe::probe(&url, std::time::Duration::from_millis(timeout_ms))
         }
-        Some(Command::Run) | None => run(cli.config.as_deref()),
-    }
-}
-
-/// Reads and checks the configuration, collecting the errors of both steps.
-fn build(path: Option<&std::path::Path>) -> Result<Config, ConfigErrors> {
-    let (config, mut errors) = match path {
-        None => config::load_default(),
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(text) => config::load(&text),
-            Err(e) => {
-                return Err(ConfigErrors(vec![format!(
-                    "cannot read {}: {e}",
-                    path.display()
-                )]));
-            }
-        },
-    };
-    if let Err(more) = app::check(&config) {
-        errors.extend(more.0);
-    }
-    if errors.is_empty() {
-        Ok(config)
-    } else {
-        Err(ConfigErrors(errors))
+        Some(Command::Run) | None => run(cli.config.as_deref(), !cli.no_watch),
     }
 }
 
 fn check(file: &std::path::Path) -> ExitCode {
-    match build(Some(file)) {
+    match app::read(Some(file)) {
         Ok(_) => {
             println!("{}: ok", file.display());
             ExitCode::SUCCESS
@@ -125,8 +102,8 @@ fn schema() -> ExitCode {
     }
 }
 
-fn run(path: Option<&std::path::Path>) -> ExitCode {
-    let config = match build(path) {
+fn run(path: Option<&std::path::Path>, watch: bool) -> ExitCode {
+    let config = match app::read(path) {
         Ok(config) => config,
         Err(errors) => {
             let shown = path.map_or("embedded default".into(), |p| p.display().to_string());
@@ -134,7 +111,7 @@ fn run(path: Option<&std::path::Path>) -> ExitCode {
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
-    init_logging(&config.log.level, config.log.format);
+    let log_level = logging::init(&config.log.level, config.log.format);
     let metrics = match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
         Ok(handle) => handle,
         Err(e) => {
@@ -152,26 +129,18 @@ fn run(path: Option<&std::path::Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(app::run(config, metrics)) {
+    match runtime.block_on(app::run(
+        config,
+        path.map(Into::into),
+        watch,
+        metrics,
+        log_level,
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("switchyard: {e:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn init_logging(level: &str, format: LogFormat) {
-    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colour only for people: logs piped to files and collectors stay plain text.
-        .with_ansi(std::io::stderr().is_terminal());
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
     }
 }

@@ -3,6 +3,7 @@
 
 mod dedupe;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use schemars::JsonSchema;
@@ -63,7 +64,8 @@ pub(crate) struct DeliveryPolicy {
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Option<Duration>,
     pub(crate) dead_letter: Option<RouteSink>,
-    pub(crate) dedupe: Option<DedupeWindow>,
+    /// Shared, so that a reload that keeps the route keeps what it remembers.
+    pub(crate) dedupe: Option<Arc<DedupeWindow>>,
 }
 
 /// Whether an error is worth another attempt.

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use arc_swap::ArcSwap;
 use futures_util::future::{BoxFuture, join_all};
 use tokio::sync::Semaphore;
 use tower::Service;
@@ -91,6 +92,21 @@ impl RouteTable {
 
     pub fn len(&self) -> usize {
         self.routes.len()
+    }
+
+    /// Takes over the dedupe memory of `previous`'s routes of the same name and window, so a
+    /// reload does not let through a redelivery the running table would have caught.
+    pub fn carry_over(&mut self, previous: &RouteTable) {
+        for route in &mut self.routes {
+            let kept = previous.routes.iter().find(|p| p.name == route.name);
+            if let (Some(window), Some(old)) = (
+                &mut route.policy.dedupe,
+                kept.and_then(|p| p.policy.dedupe.as_ref()),
+            ) && window.capacity() == old.capacity()
+            {
+                *window = old.clone();
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -202,7 +218,7 @@ fn compile_policy(
             errors.push(format!("{path}.dedupe.window: must be at least 1"));
             return None;
         }
-        Some(DedupeWindow::new(d.window))
+        Some(Arc::new(DedupeWindow::new(d.window)))
     });
     DeliveryPolicy {
         retry: cfg.retry.resolve(ROUTE_RETRY),
@@ -213,9 +229,12 @@ fn compile_policy(
 }
 
 /// The last service of the pipeline: hands each event to the sinks of every matching route.
+/// Its clones share one table, which a config reload [swaps](Router::swap) whole: an event
+/// takes the table once, when it enters, and finishes on it (with that table's sinks) even if
+/// a reload swaps another in meanwhile.
 #[derive(Debug, Clone)]
 pub struct Router {
-    table: Arc<RouteTable>,
+    table: Arc<ArcSwap<RouteTable>>,
     background: Background,
 }
 
@@ -230,12 +249,22 @@ struct Background {
 impl Router {
     pub fn new(table: RouteTable) -> Self {
         Self {
-            table: Arc::new(table),
+            table: Arc::new(ArcSwap::from_pointee(table)),
             background: Background {
                 permits: Arc::new(Semaphore::new(UNCONFIRMED_IN_FLIGHT)),
                 tasks: TaskTracker::new(),
             },
         }
+    }
+
+    /// Replaces the table for every event that enters from now on.
+    pub fn swap(&self, table: RouteTable) {
+        self.table.store(Arc::new(table));
+    }
+
+    /// The table events entering now are routed by.
+    pub fn table(&self) -> Arc<RouteTable> {
+        self.table.load_full()
     }
 
     /// The deliveries of `confirm: false` routes still running; the drain closes this and
@@ -255,7 +284,7 @@ impl Service<Event> for Router {
     }
 
     fn call(&mut self, event: Event) -> Self::Future {
-        let table = self.table.clone();
+        let table = self.table.load_full();
         let background = self.background.clone();
         Box::pin(async move { route(&table, &background, event).await })
     }

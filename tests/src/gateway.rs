@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,6 +17,7 @@ pub struct Gateway {
     /// The `grpc listening` line's address, sent by the log reader when it comes.
     grpc_line: Mutex<std::sync::mpsc::Receiver<String>>,
     grpc: std::sync::OnceLock<SocketAddr>,
+    config_path: Option<PathBuf>,
     _config: Option<tempfile_path::TempFile>,
 }
 
@@ -40,10 +41,32 @@ impl Gateway {
     /// Starts the gateway with `yaml` as its config file (listen address forced to port 0).
     pub fn start_with(yaml: Option<&str>) -> Self {
         let config = yaml.map(tempfile_path::TempFile::with_contents);
+        let path = config.as_ref().map(|f| f.path.clone());
+        let mut gateway = Self::spawn(path, &[]);
+        gateway._config = config;
+        gateway
+    }
+
+    /// Starts the gateway on the config file at `path`, which the test owns (it may rewrite
+    /// it, or swap it as Kubernetes does), with `args` after it.
+    pub fn start_file(path: &Path, args: &[&str]) -> Self {
+        Self::spawn(Some(path.to_owned()), args)
+    }
+
+    /// Starts the gateway with `yaml` as its config file and `args` after it.
+    pub fn start_args(yaml: &str, args: &[&str]) -> Self {
+        let config = tempfile_path::TempFile::with_contents(yaml);
+        let mut gateway = Self::spawn(Some(config.path.clone()), args);
+        gateway._config = Some(config);
+        gateway
+    }
+
+    fn spawn(path: Option<PathBuf>, args: &[&str]) -> Self {
         let mut cmd = Command::new(binary());
-        if let Some(file) = &config {
-            cmd.arg("--config").arg(&file.path);
+        if let Some(path) = &path {
+            cmd.arg("--config").arg(path);
         }
+        cmd.args(args);
         cmd.env("SWITCHYARD_HTTP_LISTEN", "127.0.0.1:0")
             .env("SWITCHYARD_LOG", "info")
             .stdin(Stdio::null())
@@ -100,8 +123,25 @@ impl Gateway {
             log,
             grpc_line: Mutex::new(grpc_line),
             grpc: std::sync::OnceLock::new(),
-            _config: config,
+            config_path: path,
+            _config: None,
         }
+    }
+
+    /// Replaces the config file's text the way editors save: a new file renamed over it.
+    pub fn rewrite_config(&self, yaml: &str) {
+        let path = self
+            .config_path
+            .as_ref()
+            .expect("started with a config file");
+        let next = path.with_extension("next");
+        std::fs::write(&next, yaml).expect("write config");
+        std::fs::rename(&next, path).expect("rename config");
+    }
+
+    /// Sends SIGHUP: reload the config file.
+    pub fn hangup(&self) {
+        signal(i32::try_from(self.pid()).expect("pid fits"), "HUP");
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -171,7 +211,8 @@ impl Drop for Gateway {
     }
 }
 
-/// A config file that is removed when dropped.
+/// A config file in a directory of its own (so that the gateway's watch on the directory sees
+/// only this test's changes); both are removed when dropped.
 mod tempfile_path {
     use std::path::PathBuf;
 
@@ -184,8 +225,10 @@ mod tempfile_path {
         pub fn with_contents(text: &str) -> Self {
             static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
             let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let path = std::env::temp_dir()
-                .join(format!("switchyard-test-{}-{n}.yaml", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("switchyard-test-{}-{n}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("config dir");
+            let path = dir.join("config.yaml");
             std::fs::write(&path, text).expect("write config");
             Self { path }
         }
@@ -193,7 +236,9 @@ mod tempfile_path {
 
     impl Drop for TempFile {
         fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.path);
+            if let Some(dir) = self.path.parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
         }
     }
 }

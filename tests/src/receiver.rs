@@ -16,6 +16,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -37,6 +38,8 @@ pub struct Receiver {
     pub in_flight: Arc<AtomicUsize>,
     /// The most requests ever held at once.
     pub max_in_flight: Arc<AtomicUsize>,
+    /// For a receiver made by [`Receiver::start_held`]: each request takes a permit first.
+    hold: Option<Arc<Semaphore>>,
 }
 
 impl std::fmt::Debug for Receiver {
@@ -54,9 +57,26 @@ struct Shared {
     received: Arc<Mutex<Vec<Received>>>,
     in_flight: Arc<AtomicUsize>,
     max_in_flight: Arc<AtomicUsize>,
+    hold: Option<Arc<Semaphore>>,
 }
 
 impl Receiver {
+    /// Holds every request (counted in `in_flight`) until [`release`](Self::release) lets it
+    /// through, then answers 200.
+    pub async fn start_held() -> Self {
+        Self::start_inner(
+            Duration::ZERO,
+            Some(Arc::new(Semaphore::new(0))),
+            |_, _, _| 200,
+        )
+        .await
+    }
+
+    /// Lets `n` held requests be answered.
+    pub fn release(&self, n: usize) {
+        self.hold.as_ref().expect("a held receiver").add_permits(n);
+    }
+
     /// Answers every request with 200.
     pub async fn start() -> Self {
         Self::start_with(|_, _, _| 200).await
@@ -78,6 +98,14 @@ impl Receiver {
         delay: Duration,
         respond: impl Fn(usize, &HeaderMap, &Bytes) -> u16 + Send + Sync + 'static,
     ) -> Self {
+        Self::start_inner(delay, None, respond).await
+    }
+
+    async fn start_inner(
+        delay: Duration,
+        hold: Option<Arc<Semaphore>>,
+        respond: impl Fn(usize, &HeaderMap, &Bytes) -> u16 + Send + Sync + 'static,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind receiver");
@@ -88,12 +116,14 @@ impl Receiver {
             received: Arc::default(),
             in_flight: Arc::default(),
             max_in_flight: Arc::default(),
+            hold: hold.clone(),
         });
         let receiver = Self {
             addr,
             received: shared.received.clone(),
             in_flight: shared.in_flight.clone(),
             max_in_flight: shared.max_in_flight.clone(),
+            hold,
         };
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -142,6 +172,11 @@ async fn answer(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     tokio::time::sleep(shared.delay).await;
+    if let Some(hold) = &shared.hold
+        && let Ok(permit) = hold.acquire().await
+    {
+        permit.forget();
+    }
     let status = {
         let mut log = shared.received.lock().expect("lock");
         let status = (shared.respond)(log.len(), &parts.headers, &body);

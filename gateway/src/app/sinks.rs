@@ -12,7 +12,7 @@ use switchyard_core::outbound::OutboundContext;
 use switchyard_core::pipeline::{NullSink, Sink};
 
 use super::HUB_SINK;
-use crate::config::Config;
+use crate::config::{Config, OutboundConfig};
 
 /// Validates every outbound and returns stand-in sinks under their names, for compiling routes.
 pub(super) fn placeholders(
@@ -66,13 +66,9 @@ pub(super) fn connect(
     let mut sinks: HashMap<String, Sink> = HashMap::from([(HUB_SINK.to_owned(), hub_sink)]);
     let mut errors = Vec::new();
     for (name, outbound) in &config.outbounds {
-        match super::outbounds::build(name, outbound) {
-            Ok(outbound) => {
-                let ctx = OutboundContext {
-                    name: name.as_str().into(),
-                    ready: readiness.register(&format!("outbound:{name}")),
-                };
-                sinks.insert(name.clone(), outbound.start(ctx));
+        match start(name, outbound, readiness) {
+            Ok(sink) => {
+                sinks.insert(name.clone(), sink);
             }
             Err(es) => errors.extend(es),
         }
@@ -82,6 +78,25 @@ pub(super) fn connect(
     } else {
         Err(errors)
     }
+}
+
+/// Starts one outbound; its readiness check is `outbound:NAME`.
+pub(super) fn start(
+    name: &str,
+    outbound: &OutboundConfig,
+    readiness: &Readiness,
+) -> Result<Sink, Vec<String>> {
+    let outbound = super::outbounds::build(name, outbound)?;
+    let ctx = OutboundContext {
+        name: name.into(),
+        ready: readiness.register(&readiness_name(name)),
+    };
+    Ok(outbound.start(ctx))
+}
+
+/// The outbound's check on `/readyz`.
+pub(super) fn readiness_name(name: &str) -> String {
+    format!("outbound:{name}")
 }
 
 fn with_hub(hub: &Hub) -> HashMap<String, Sink> {

@@ -45,6 +45,7 @@ pub fn load(text: &str) -> (Config, Vec<String>) {
     let mut errors = Vec::new();
     let map = sections(text, &mut errors);
     let mut config = Config::default();
+    fingerprint(&map, &mut config.fingerprints);
     let get = |name: &str| map.get(name).cloned();
     section(get("listen"), "listen", &mut config.listen, &mut errors);
     section(get("log"), "log", &mut config.log, &mut errors);
@@ -104,6 +105,20 @@ fn sections(text: &str, errors: &mut Vec<String>) -> serde_yaml_ng::Mapping {
         }
     }
     map
+}
+
+/// Every section's value, and each inbound's and outbound's.
+fn fingerprint(map: &serde_yaml_ng::Mapping, prints: &mut super::Fingerprints) {
+    for (key, value) in map {
+        let section = key.as_str().unwrap_or("?");
+        prints.record(section.to_owned(), value);
+        if let ("inbounds" | "outbounds", Value::Mapping(entries)) = (section, value) {
+            for (name, entry) in entries {
+                let name = name.as_str().unwrap_or("?");
+                prints.record(format!("{section}.{name}"), entry);
+            }
+        }
+    }
 }
 
 /// A section mapping names to entries (`inbounds`, `outbounds`), each read by `read`.

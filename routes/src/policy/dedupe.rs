@@ -24,6 +24,11 @@ impl DedupeWindow {
         }
     }
 
+    /// How many keys it remembers.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     pub fn contains(&self, source: &str, id: &str) -> bool {
         let seen = self
             .inner

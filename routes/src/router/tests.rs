@@ -255,3 +255,73 @@ async fn dedupe_window_delivers_a_redelivered_event_once() {
     router.call(event("t", "x")).await.expect("duplicate acked");
     assert_eq!(calls.lock().expect("lock").len(), 2);
 }
+
+#[tokio::test]
+async fn a_swapped_table_routes_new_events_and_in_flight_ones_finish_on_the_old() {
+    use tower::ServiceExt as _;
+    let hub = Hub::new(HubConfig::default());
+    // The old sink holds every event until the test adds a permit.
+    let gate = Arc::new(Semaphore::new(0));
+    let (held, calls) = (gate.clone(), Arc::new(std::sync::Mutex::new(0)));
+    let counted = calls.clone();
+    let old_sink = tower::service_fn(move |_: Event| {
+        *counted.lock().expect("lock") += 1;
+        let held = held.clone();
+        async move {
+            let _permit = held.acquire().await;
+            Ok::<_, BoxError>(())
+        }
+    });
+    let mut all = sinks(&hub);
+    all.insert("s".into(), BoxCloneSyncService::new(old_sink));
+    let cfg = routes(serde_json::json!([{ "name": "r", "to": "s" }]));
+    let router = Router::new(RouteTable::compile(&cfg, &all, &["http".into()]).expect("old"));
+    let in_flight = tokio::spawn(router.clone().oneshot(event("t", "x")));
+    while *calls.lock().expect("lock") == 0 {
+        tokio::task::yield_now().await;
+    }
+    let cfg = routes(serde_json::json!([{ "name": "r2", "to": "hub" }]));
+    router.swap(RouteTable::compile(&cfg, &sinks(&hub), &["http".into()]).expect("new"));
+    let filter = TopicFilter::parse("#").expect("filter");
+    let mut sub = hub.subscribe(filter, SubscribeOptions::default());
+    router
+        .clone()
+        .oneshot(event("t", "y"))
+        .await
+        .expect("new table");
+    assert_eq!(&*sub.try_recv().expect("new event in the hub").topic, "t");
+    assert!(
+        !in_flight.is_finished(),
+        "the old sink still holds the first event"
+    );
+    gate.add_permits(1);
+    in_flight
+        .await
+        .expect("join")
+        .expect("finished on the old sink");
+    assert_eq!(
+        *calls.lock().expect("lock"),
+        1,
+        "the new event never reached the old sink"
+    );
+}
+
+#[tokio::test]
+async fn a_reload_keeps_the_dedupe_memory_of_a_route_it_keeps() {
+    let (sink, calls) = scripted(vec![]);
+    let cfg = routes(serde_json::json!([{ "name": "r", "to": "s", "dedupe": { "window": 10 } }]));
+    let mut all = sinks(&Hub::new(HubConfig::default()));
+    all.insert("s".into(), sink);
+    let inbounds = ["http".into()];
+    let mut router = Router::new(RouteTable::compile(&cfg, &all, &inbounds).expect("compiles"));
+    router.call(event("t", "x")).await.expect("delivered");
+    let mut next = RouteTable::compile(&cfg, &all, &inbounds).expect("compiles");
+    next.carry_over(&router.table());
+    router.swap(next);
+    router.call(event("t", "x")).await.expect("duplicate acked");
+    assert_eq!(
+        calls.lock().expect("lock").len(),
+        1,
+        "the redelivery was caught"
+    );
+}
