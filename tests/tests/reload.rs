@@ -199,6 +199,49 @@ async fn a_bad_config_is_refused_with_every_error_and_the_old_one_keeps_serving(
     reloads(&gw, "applied", 1).await;
 }
 
+#[tokio::test]
+async fn a_new_listener_address_binds_that_listener_only() {
+    let routes = "routes: [{ name: a, from: [http, grpc], to: hub }]\n";
+    let gw = Gateway::start_args(routes, &["--no-watch"]);
+    let mut sse = SseStream::connect(&gw.url("/topics/kept"), &[]).await;
+    subscribers(&gw, 1).await;
+
+    gw.rewrite_config(&format!("listen: {{ grpc: \"127.0.0.1:0\" }}\n{routes}"));
+    gw.hangup();
+    reloads(&gw, "applied", 1).await;
+    let grpc = gw.grpc_addr();
+    within(
+        T,
+        "gRPC port accepting",
+        tokio::net::TcpStream::connect(grpc),
+    )
+    .await
+    .expect("the new gRPC listener accepts");
+    assert_eq!(
+        log_count(&gw, "http listening"),
+        1,
+        "the HTTP listener was left alone"
+    );
+    publish_event(&gw.url(""), "kept", "same-stream").await;
+    assert_eq!(
+        sse.next_event(T).await.expect("event").json()["id"],
+        "same-stream"
+    );
+
+    // Removed again: the gRPC listener stops accepting, and /readyz forgets it.
+    gw.rewrite_config(routes);
+    gw.hangup();
+    reloads(&gw, "applied", 2).await;
+    eventually(T, "gRPC port closed", || async {
+        tokio::net::TcpStream::connect(grpc)
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(get(&gw.url("/readyz"), &[]).await.status, 200);
+}
+
 /// `dir/config.yaml` → `..data/config.yaml`, `..data` → `..VERSION`: a mounted ConfigMap.
 fn configmap_version(dir: &Path, version: &str, yaml: &str) {
     let versioned = dir.join(version);
