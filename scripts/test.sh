@@ -54,14 +54,15 @@ fi
 
 # Chromium for the browser test; Python's CloudEvents SDK, paho-mqtt, pika, nats-py and
 # grpcio (with grpcio-tools, -health-checking, -reflection): independent clients on the far
-# side of the interop tests; jsonschema: an independent validator of the config's JSON Schema.
+# side of the interop tests; jsonschema: an independent validator of the config's JSON Schema;
+# pyjwt with cryptography: tokens and keys made by an independent JWT library.
 command -v chromium >/dev/null || need_apt chromium
-python3 -c 'import cloudevents, paho.mqtt, pika, nats, grpc, grpc_tools, grpc_health, grpc_reflection, jsonschema' 2>/dev/null || {
-  log "installing python cloudevents, paho-mqtt, pika, nats-py, grpcio, jsonschema"
+python3 -c 'import cloudevents, paho.mqtt, pika, nats, grpc, grpc_tools, grpc_health, grpc_reflection, jsonschema, jwt, cryptography' 2>/dev/null || {
+  log "installing python cloudevents, paho-mqtt, pika, nats-py, grpcio, jsonschema, pyjwt"
   python3 -m pip --version >/dev/null 2>&1 || need_apt python3-pip
   pkgs=('cloudevents>=1.11,<2' 'paho-mqtt>=2,<3' 'pika>=1.3,<2' 'nats-py>=2.9,<3'
         'grpcio>=1.60,<2' 'grpcio-tools>=1.60,<2' 'grpcio-health-checking>=1.60,<2'
-        'grpcio-reflection>=1.60,<2' 'jsonschema>=4,<5')
+        'grpcio-reflection>=1.60,<2' 'jsonschema>=4,<5' 'pyjwt[crypto]>=2.8,<3')
   # Debian's own python3 refuses pip installs (PEP 668) unless told; pyenv's does not need it.
   python3 -m pip install -q "${pkgs[@]}" 2>/dev/null \
     || python3 -m pip install -q --break-system-packages "${pkgs[@]}"

@@ -21,6 +21,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use switchyard_core::auth::Authenticator;
 use switchyard_core::health::Readiness;
 use switchyard_core::hub::Hub;
 use switchyard_core::pipeline::{self, DrainGate, Pipeline, PipelineLimits, Sink};
@@ -44,6 +45,9 @@ pub const HUB_SINK: &str = "hub";
 /// Every error in `config` that can be found without I/O, each naming its key.
 pub fn check(config: &Config) -> Result<(), ConfigErrors> {
     let mut errors = hub::check(config);
+    if let Err(found) = authenticator(config) {
+        errors.extend(found);
+    }
     let hub = Hub::new((&config.hub).into());
     let placeholders = sinks::placeholders(config, &hub, &mut errors);
     sinks::check_inbounds(config, &placeholders, &mut errors);
@@ -80,6 +84,15 @@ pub fn read(path: Option<&Path>) -> Result<Config, ConfigErrors> {
     } else {
         Err(ConfigErrors(errors))
     }
+}
+
+/// The listeners' authenticator: `None` without an `auth:` section (open).
+fn authenticator(config: &Config) -> Result<Authenticator, Vec<String>> {
+    let Some(auth) = &config.auth else {
+        return Ok(None);
+    };
+    let auth = switchyard_auth::Auth::load(auth)?;
+    Ok(Some(std::sync::Arc::new(auth)))
 }
 
 fn inbound_names(config: &Config) -> Vec<String> {

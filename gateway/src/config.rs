@@ -14,6 +14,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use switchyard_amqp::{AmqpInboundConfig, AmqpOutboundConfig};
+use switchyard_auth::AuthConfig;
 use switchyard_core::hub::HubConfig;
 use switchyard_grpc::{GrpcConfig, GrpcOutboundConfig};
 use switchyard_http::HttpConfig;
@@ -50,6 +51,9 @@ pub struct Config {
     /// Limits applied to every event.
     #[schemars(with = "Option<Limits>")]
     pub limits: Limits,
+    /// Who may publish and subscribe on the listeners (HTTP family, gRPC). Omitted: anyone
+    /// who reaches a listener may do anything.
+    pub auth: Option<AuthConfig>,
     /// The drain on SIGTERM/SIGINT.
     #[schemars(with = "Option<Shutdown>")]
     pub shutdown: Shutdown,

@@ -28,6 +28,7 @@ type EventStream = futures_util::stream::BoxStream<'static, Result<pb::CloudEven
 impl CloudEventService for CloudEventServiceImpl {
     async fn publish(&self, request: Request<PublishRequest>) -> Result<Response<()>, Status> {
         let budget = crate::deadline::budget(request.metadata());
+        let principal = crate::caller::principal(&self.0, request.metadata())?;
         let event = request
             .into_inner()
             .event
@@ -40,7 +41,8 @@ impl CloudEventService for CloudEventServiceImpl {
                 event.source
             ))
         })?;
-        crate::deadline::within(budget, deliver_all(&self.0, &topic, vec![event])).await?;
+        let delivery = deliver_all(&self.0, principal, &topic, vec![event]);
+        crate::deadline::within(budget, delivery).await?;
         Ok(Response::new(()))
     }
 
@@ -50,10 +52,13 @@ impl CloudEventService for CloudEventServiceImpl {
         &self,
         request: Request<SubscriptionRequest>,
     ) -> Result<Response<EventStream>, Status> {
+        let principal = crate::caller::principal(&self.0, request.metadata())?;
         let request = request.into_inner();
         let source = request.source.trim_start_matches('/');
         let filter = TopicFilter::parse(if source.is_empty() { "#" } else { source })
             .map_err(status::invalid_topic)?;
+        switchyard_core::auth::check_subscribe(principal.as_deref(), &filter)
+            .map_err(|d| crate::caller::denied(&d))?;
         let subscription = self.0.hub.subscribe(filter, SubscribeOptions::default());
         let wanted = Wanted {
             cluster: request.cluster_name,

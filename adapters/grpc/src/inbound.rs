@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use switchyard_core::auth::Authenticator;
 use switchyard_core::health::Readiness;
 use switchyard_core::hub::Hub;
 use switchyard_core::inbound::{Inbound, InboundContext};
@@ -38,6 +39,8 @@ pub struct GrpcInbound {
     pub streams_end: CancellationToken,
     /// Where the server's task is tracked, so the drain waits for its connections to close.
     pub connections: TaskTracker,
+    /// `None`: open.
+    pub auth: Authenticator,
 }
 
 impl Inbound for GrpcInbound {
@@ -47,6 +50,7 @@ impl Inbound for GrpcInbound {
             hub: self.hub,
             inbound: ctx.name,
             streams_end: self.streams_end.clone(),
+            auth: self.auth,
         };
         let (reporter, health_service) = tonic_health::server::health_reporter();
         tokio::spawn(health::follow(

@@ -17,7 +17,7 @@ use crate::proto::switchyard_v1::{
 };
 use crate::shared::Shared;
 use crate::subscribe::{self, Feed};
-use crate::{deadline, status};
+use crate::{caller, deadline, status};
 
 /// The `switchyard.v1.Gateway` service.
 #[derive(Debug)]
@@ -30,11 +30,13 @@ impl Gateway for GatewayService {
         request: Request<PublishRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
         let budget = deadline::budget(request.metadata());
+        let principal = caller::principal(&self.0, request.metadata())?;
         let PublishRequest { topic, event } = request.into_inner();
         validate_topic_name(&topic).map_err(status::invalid_topic)?;
         let event = event.ok_or_else(|| Status::invalid_argument("`event` is required"))?;
         let event = protobuf::from_proto(event).map_err(status::invalid_event)?;
-        let accepted = deadline::within(budget, deliver_all(&self.0, &topic, vec![event])).await?;
+        let delivery = deliver_all(&self.0, principal, &topic, vec![event]);
+        let accepted = deadline::within(budget, delivery).await?;
         Ok(Response::new(PublishResponse { accepted }))
     }
 
@@ -43,12 +45,14 @@ impl Gateway for GatewayService {
         request: Request<PublishBatchRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
         let budget = deadline::budget(request.metadata());
+        let principal = caller::principal(&self.0, request.metadata())?;
         let PublishBatchRequest { topic, batch } = request.into_inner();
         validate_topic_name(&topic).map_err(status::invalid_topic)?;
         let batch = batch.ok_or_else(|| Status::invalid_argument("`batch` is required"))?;
         // All decoded and validated before any is delivered: one bad event refuses the batch.
         let events = decode_batch(batch)?;
-        let accepted = deadline::within(budget, deliver_all(&self.0, &topic, events)).await?;
+        let delivery = deliver_all(&self.0, principal, &topic, events);
+        let accepted = deadline::within(budget, delivery).await?;
         Ok(Response::new(PublishResponse { accepted }))
     }
 
@@ -58,7 +62,8 @@ impl Gateway for GatewayService {
         &self,
         request: Request<SubscribeRequest>,
     ) -> Result<Response<Feed>, Status> {
-        subscribe::open(&self.0, request.into_inner()).map(Response::new)
+        let principal = caller::principal(&self.0, request.metadata())?;
+        subscribe::open(&self.0, principal.as_deref(), request.into_inner()).map(Response::new)
     }
 }
 
@@ -77,6 +82,7 @@ fn decode_batch(batch: pb::CloudEventBatch) -> Result<Vec<CloudEvent>, Status> {
 /// (with `accepted-count` when some were delivered before it).
 pub(crate) async fn deliver_all(
     shared: &Shared,
+    principal: Option<std::sync::Arc<switchyard_core::principal::Principal>>,
     topic: &str,
     events: Vec<CloudEvent>,
 ) -> Result<Vec<String>, Status> {
@@ -84,7 +90,7 @@ pub(crate) async fn deliver_all(
     let mut accepted = Vec::with_capacity(events.len());
     for cloud in events {
         let id = cloud.id.clone();
-        let event = Event::new(cloud, shared.inbound.clone(), topic.clone());
+        let event = Event::new(cloud, shared.inbound.clone(), topic.clone()).by(principal.clone());
         if let Err(err) = deliver(&shared.pipeline, event).await {
             return Err(status::with_accepted(
                 status::from_delivery(&err),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use switchyard_core::auth::Authenticator;
 use switchyard_core::hub::Hub;
 use switchyard_core::pipeline::Pipeline;
 
@@ -16,4 +17,6 @@ pub(crate) struct Shared {
     pub inbound: Arc<str>,
     /// Cancelled in the drain's last phase: subscription streams end with UNAVAILABLE.
     pub streams_end: CancellationToken,
+    /// `None`: open.
+    pub auth: Authenticator,
 }

@@ -40,8 +40,14 @@ impl Stream for Feed {
     }
 }
 
-pub(crate) fn open(shared: &Shared, request: SubscribeRequest) -> Result<Feed, Status> {
+pub(crate) fn open(
+    shared: &Shared,
+    principal: Option<&switchyard_core::principal::Principal>,
+    request: SubscribeRequest,
+) -> Result<Feed, Status> {
     let filter = TopicFilter::parse(&request.filter).map_err(status::invalid_topic)?;
+    switchyard_core::auth::check_subscribe(principal, &filter)
+        .map_err(|d| crate::caller::denied(&d))?;
     let group = (!request.group.is_empty()).then_some(request.group);
     if group.as_ref().is_some_and(|g| g.len() > MAX_GROUP_BYTES) {
         return Err(Status::invalid_argument(

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use switchyard_core::DeliveryError;
+use switchyard_core::auth::Denial;
 use switchyard_core::cloudevent::DecodeError;
 use switchyard_core::error::BoxError;
 use switchyard_core::topic::TopicError;
@@ -26,6 +27,9 @@ pub struct ApiError {
     /// For CloudEvents errors: the attribute at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attribute: Option<String>,
+    /// For an authentication or permission refusal: why (`expired`, `publish_denied`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
     /// For a batch that failed part-way: the ids delivered before the failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accepted: Option<Vec<String>>,
@@ -43,9 +47,22 @@ impl ApiError {
             error,
             message: message.into(),
             attribute: None,
+            reason: None,
             accepted: None,
             close_connection: false,
         }
+    }
+
+    /// A refusal by authentication (401 with `WWW-Authenticate`) or by permissions (403).
+    pub fn denied(denial: &Denial) -> Self {
+        let (status, error) = if denial.is_unauthenticated() {
+            (StatusCode::UNAUTHORIZED, "unauthenticated")
+        } else {
+            (StatusCode::FORBIDDEN, "forbidden")
+        };
+        let mut api = Self::new(status, error, denial.detail.clone());
+        api.reason = Some(denial.reason);
+        api
     }
 
     pub fn bad_request(error: &'static str, message: impl Into<String>) -> Self {
@@ -103,6 +120,14 @@ impl ApiError {
                 api.close_connection = true;
                 api
             }
+            Some(DeliveryError::Forbidden { anonymous, .. }) => {
+                let reason = if *anonymous {
+                    "missing_credentials"
+                } else {
+                    "publish_denied"
+                };
+                Self::denied(&Denial::new(reason, message))
+            }
             None => Self::new(StatusCode::BAD_GATEWAY, "delivery_failed", message),
         }
     }
@@ -127,7 +152,13 @@ impl IntoResponse for ApiError {
         let status = self.status;
         let retry_after = self.retry_after;
         let close = self.close_connection;
+        let challenge = (status == StatusCode::UNAUTHORIZED).then(|| challenge(self.reason));
         let mut response = (status, Json(self)).into_response();
+        if let Some(challenge) = challenge {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
         if close {
             response
                 .headers_mut()
@@ -140,5 +171,19 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+}
+
+/// RFC 6750 §3: the scheme and realm, and `error="invalid_token"` when a token was presented
+/// and refused.
+fn challenge(reason: Option<&'static str>) -> HeaderValue {
+    match reason {
+        None | Some("missing_credentials") => {
+            HeaderValue::from_static(r#"Bearer realm="switchyard""#)
+        }
+        Some("invalid_api_key") => {
+            HeaderValue::from_static(r#"Bearer realm="switchyard", ApiKey realm="switchyard""#)
+        }
+        Some(_) => HeaderValue::from_static(r#"Bearer realm="switchyard", error="invalid_token""#),
     }
 }

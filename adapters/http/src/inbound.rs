@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use switchyard_core::hub::Hub;
 use switchyard_core::inbound::{Inbound, InboundContext};
 
+use crate::access::Access;
 use crate::config::HttpConfig;
 use crate::server::{ServerOptions, Stopping, serve};
 use crate::state::HttpState;
@@ -42,6 +43,7 @@ pub struct HttpInbound {
     pub extra: Option<Router>,
     pub options: ServerOptions,
     pub streams: Streams,
+    pub access: Access,
 }
 
 impl Inbound for HttpInbound {
@@ -53,6 +55,7 @@ impl Inbound for HttpInbound {
             extra,
             options,
             streams,
+            access,
         } = *self;
         let state = HttpState {
             pipeline: ctx.pipeline,
@@ -61,6 +64,7 @@ impl Inbound for HttpInbound {
             inbound: ctx.name,
             shutdown: streams.shutdown.clone(),
             websockets: streams.websockets.clone(),
+            access,
         };
         let app = match extra {
             Some(extra) => crate::router(state).merge(extra),

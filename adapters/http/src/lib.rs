@@ -3,6 +3,7 @@
 //! Server-Sent Events, WebSocket, long poll or short poll; the live console is served at `/`.
 //! Also the HTTP webhook outbound, and the accept loop with the timeouts axum leaves out.
 
+mod access;
 mod body_timeout;
 mod config;
 mod console;
@@ -19,7 +20,9 @@ mod subscribe;
 mod topic_path;
 pub mod webhook;
 mod ws;
+mod ws_denied;
 
+pub use access::Access;
 pub use body_timeout::BodyReadTimeout;
 pub use config::HttpConfig;
 pub use error::ApiError;
@@ -32,12 +35,18 @@ use axum::routing::get;
 /// The routes of the HTTP family (admin routes are added by the binary).
 pub fn router(state: HttpState) -> Router {
     let body_limit = state.config.body_limit;
+    let cors = state.access.cors_origins.as_deref().map(access::cors);
+    let topics = Router::new().route(
+        "/topics/{*topic}",
+        get(subscribe::subscribe).post(publish::publish),
+    );
+    let topics = match cors {
+        Some(cors) => topics.layer(cors),
+        None => topics,
+    };
     Router::new()
         .route("/", get(console::page))
-        .route(
-            "/topics/{*topic}",
-            get(subscribe::subscribe).post(publish::publish),
-        )
+        .merge(topics)
         // Enforced while the body streams in, so an oversized body is refused with 413 without
         // being buffered whole; a lying Content-Length is caught by hyper's framing.
         .layer(DefaultBodyLimit::max(body_limit))

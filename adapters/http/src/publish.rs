@@ -15,6 +15,7 @@ use switchyard_core::event::Event;
 use switchyard_core::pipeline::deliver;
 use switchyard_core::topic::validate_topic_name;
 
+use crate::access::Caller;
 use crate::error::ApiError;
 use crate::request_body;
 use crate::state::HttpState;
@@ -32,9 +33,12 @@ pub(crate) struct Accepted {
 pub(crate) async fn publish(
     State(state): State<HttpState>,
     TopicPath(topic): TopicPath,
+    Caller(caller): Caller,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    // Before the body is read: an unknown caller's body is not worth the bandwidth.
+    let principal = caller.map_err(|denial| ApiError::denied(&denial))?;
     validate_topic_name(&topic)?;
     let body = request_body::read(body, state.config.body_limit).await?;
     // Everything is decoded and validated before anything is delivered, so a bad event in a
@@ -44,7 +48,7 @@ pub(crate) async fn publish(
     let mut accepted = Vec::with_capacity(events.len());
     for cloud in events {
         let id = cloud.id.clone();
-        let event = Event::new(cloud, state.inbound.clone(), topic.clone());
+        let event = Event::new(cloud, state.inbound.clone(), topic.clone()).by(principal.clone());
         if let Err(err) = deliver(&state.pipeline, event).await {
             let mut api = ApiError::from_delivery(&err);
             if !accepted.is_empty() {

@@ -8,6 +8,7 @@ use tokio_util::task::TaskTracker;
 use switchyard_core::hub::Hub;
 use switchyard_core::pipeline::Pipeline;
 
+use crate::access::Access;
 use crate::config::HttpConfig;
 
 /// Shared state of the HTTP family's handlers.
@@ -26,4 +27,6 @@ pub struct HttpState {
     /// Tracks upgraded WebSocket connections, which hyper's graceful shutdown no longer sees,
     /// so the drain can wait for their close handshakes.
     pub websockets: TaskTracker,
+    /// Who may publish and subscribe, and from which origins.
+    pub access: Access,
 }

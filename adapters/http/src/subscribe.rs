@@ -4,18 +4,20 @@
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{Extension, Query, State};
+use axum::extract::{Extension, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use switchyard_core::auth::check_subscribe;
 use switchyard_core::topic::TopicFilter;
 
+use crate::access::{self, Caller};
 use crate::error::ApiError;
 use crate::server::ConnectionSlot;
 use crate::state::HttpState;
 use crate::topic_path::TopicPath;
-use crate::{poll, sse, ws};
+use crate::{poll, sse, ws, ws_denied};
 
 /// Query parameters shared by every kind of subscription.
 #[derive(Debug, Default, Deserialize)]
@@ -45,26 +47,38 @@ pub(crate) struct SubscribeRequest {
 pub(crate) async fn subscribe(
     State(state): State<HttpState>,
     TopicPath(filter): TopicPath,
-    query: Result<Query<SubscribeQuery>, axum::extract::rejection::QueryRejection>,
+    RawQuery(raw): RawQuery,
+    Caller(caller): Caller,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     slot: Option<Extension<ConnectionSlot>>,
 ) -> Response {
-    let request = match parse(&filter, query) {
+    let query = access::query_without_token(raw.as_deref(), &state);
+    let request = match parse(&filter, &query) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
+    let allowed = caller.and_then(|principal| {
+        check_subscribe(principal.as_deref(), &request.filter).map(|()| principal)
+    });
     if headers.contains_key(header::UPGRADE) {
-        return match upgrade {
-            Ok(upgrade) => ws::upgrade(
+        if let Err(denial) = access::origin_allowed(&state.access, &headers) {
+            return ApiError::denied(&denial).into_response();
+        }
+        return match (upgrade, allowed) {
+            (Ok(upgrade), Ok(principal)) => ws::upgrade(
                 state,
                 request,
-                upgrade,
+                (upgrade, principal),
                 &headers,
                 slot.map(|Extension(s)| s),
             ),
-            Err(rejection) => upgrade_refused(&rejection),
+            (Ok(upgrade), Err(denial)) => ws_denied::refuse(upgrade, &denial),
+            (Err(rejection), _) => upgrade_refused(&rejection),
         };
+    }
+    if let Err(denial) = allowed {
+        return ApiError::denied(&denial).into_response();
     }
     if accepts_event_stream(&headers) {
         return match sse::stream(state, request, &headers, slot.map(|Extension(s)| s)) {
@@ -78,12 +92,13 @@ pub(crate) async fn subscribe(
     }
 }
 
-fn parse(
-    filter: &str,
-    query: Result<Query<SubscribeQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<SubscribeRequest, ApiError> {
+fn parse(filter: &str, query: &str) -> Result<SubscribeRequest, ApiError> {
     let filter = TopicFilter::parse(filter)?;
-    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let uri: axum::http::Uri = format!("/?{query}")
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_query", "the query does not parse"))?;
+    let Query(query) = Query::<SubscribeQuery>::try_from_uri(&uri)
+        .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     if let Some(group) = &query.group
         && (group.is_empty() || group.len() > 200)
     {

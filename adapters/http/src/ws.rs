@@ -19,6 +19,7 @@ use switchyard_core::cloudevent::{CloudEvent, DecodeError, json, protobuf};
 use switchyard_core::event::Event;
 use switchyard_core::hub::{CloseReason, HubMessage, SubscribeOptions, Subscription};
 use switchyard_core::pipeline::deliver;
+use switchyard_core::principal::Principal;
 use switchyard_core::topic::TopicFilter;
 use switchyard_core::{BoxError, DeliveryError};
 
@@ -54,7 +55,7 @@ const COALESCE_EVENTS: usize = 64;
 pub(crate) fn upgrade(
     state: HttpState,
     request: SubscribeRequest,
-    upgrade: WebSocketUpgrade,
+    (upgrade, principal): (WebSocketUpgrade, Option<Arc<Principal>>),
     headers: &HeaderMap,
     slot: Option<ConnectionSlot>,
 ) -> Response {
@@ -91,6 +92,7 @@ pub(crate) fn upgrade(
                 with_cursor,
                 format,
                 state,
+                principal,
             };
             tracker.track_future(async move {
                 connection.run().await;
@@ -124,6 +126,8 @@ struct Connection {
     with_cursor: bool,
     format: Format,
     state: HttpState,
+    /// Who opened it; its frames are published as this principal.
+    principal: Option<Arc<Principal>>,
 }
 
 /// How a connection ends: the close frame we send (if any).
@@ -278,7 +282,8 @@ impl Connection {
             )));
         }
         let cloud = decoded.map_err(|e| Some((close_code::POLICY, short(e.to_string()))))?;
-        let event = Event::new(cloud, self.state.inbound.clone(), self.filter.as_str());
+        let event = Event::new(cloud, self.state.inbound.clone(), self.filter.as_str())
+            .by(self.principal.clone());
         deliver(&self.state.pipeline, event)
             .await
             .map_err(|e| Some(close_for_delivery(&e)))?;
@@ -338,6 +343,14 @@ fn close_for_hub(reason: CloseReason) -> (u16, String) {
 
 fn close_for_delivery(err: &BoxError) -> (u16, String) {
     let code = match DeliveryError::find(err.as_ref()) {
+        Some(DeliveryError::Forbidden { anonymous, .. }) => {
+            let reason = if *anonymous {
+                "missing_credentials"
+            } else {
+                "publish_denied"
+            };
+            return (close_code::POLICY, short(format!("{reason}: {err}")));
+        }
         Some(
             DeliveryError::Overloaded | DeliveryError::Unavailable { .. } | DeliveryError::Hub(_),
         ) => close_code::AGAIN,

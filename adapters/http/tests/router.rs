@@ -25,6 +25,7 @@ fn state(pipeline: Pipeline, hub: &Hub) -> HttpState {
         inbound: "http".into(),
         shutdown: CancellationToken::new(),
         websockets: TaskTracker::new(),
+        access: Default::default(),
     }
 }
 

@@ -40,6 +40,15 @@ pub enum DeliveryError {
     /// The hub could not take the event.
     #[error(transparent)]
     Hub(#[from] crate::hub::HubError),
+    /// The publisher may not publish to this topic (its principal's permissions): refused
+    /// for good, and for a publisher 403, close 1008, PERMISSION_DENIED.
+    #[error("`{principal}` may not publish to `{topic}`")]
+    Forbidden {
+        principal: String,
+        topic: String,
+        /// Published without credentials: the answer asks for them (401, not 403).
+        anonymous: bool,
+    },
     /// The gateway is shutting down and accepts no new work.
     #[error("shutting down")]
     ShuttingDown,

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::cloudevent::CloudEvent;
+use crate::principal::Principal;
 
 /// A CloudEvent with the context the pipeline needs to route and account for it.
 #[derive(Debug, Clone)]
@@ -24,6 +25,10 @@ pub struct Origin {
     pub inbound: Arc<str>,
     /// The protocol-level address it arrived on: HTTP path topic, MQTT topic, AMQP queue.
     pub topic: Arc<str>,
+    /// Who published it, on a listener with authentication; `None` for broker inbounds
+    /// (trusted by configuration) and for listeners without `auth:`. The pipeline checks its
+    /// publish permission.
+    pub principal: Option<Arc<Principal>>,
 }
 
 impl Event {
@@ -39,8 +44,15 @@ impl Event {
             origin: Origin {
                 inbound: inbound.into(),
                 topic: topic.clone(),
+                principal: None,
             },
             topic,
         }
+    }
+
+    /// The same event, published by `principal`.
+    pub fn by(mut self, principal: Option<Arc<Principal>>) -> Self {
+        self.origin.principal = principal;
+        self
     }
 }

@@ -4,6 +4,7 @@
 //! codecs are their own crate, re-exported as [`cloudevent`]. Adapters depend on this crate; it
 //! depends on no adapter.
 
+pub mod auth;
 pub mod backoff;
 pub mod error;
 pub mod event;
@@ -12,6 +13,7 @@ pub mod hub;
 pub mod inbound;
 pub mod outbound;
 pub mod pipeline;
+pub mod principal;
 pub mod retry;
 pub mod secret;
 pub mod settle;

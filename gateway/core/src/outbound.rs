@@ -37,7 +37,8 @@ pub fn count_attempt(name: &str, result: Result<(), Option<&DeliveryError>>) {
             DeliveryError::Rejected { .. }
             | DeliveryError::InvalidTopic { .. }
             | DeliveryError::TooLarge { .. }
-            | DeliveryError::NoRoute { .. },
+            | DeliveryError::NoRoute { .. }
+            | DeliveryError::Forbidden { .. },
         )) => "rejected",
         Err(Some(DeliveryError::Timeout { .. })) => "timeout",
         Err(Some(

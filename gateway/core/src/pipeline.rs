@@ -1,6 +1,7 @@
 //! The pipeline every inbound calls: a `tower::Service<Event>` whose layers apply policy before
 //! the router hands the event to its sinks. Its response or error decides the source's ack.
 
+mod acl_layer;
 mod drain_layer;
 mod metrics_layer;
 mod trace_layer;
@@ -13,6 +14,7 @@ use tower::{Service, ServiceBuilder, ServiceExt};
 
 use crate::error::{BoxError, DeliveryError};
 use crate::event::Event;
+pub use acl_layer::{Acl, AclLayer};
 pub use drain_layer::{Drain, DrainGate, DrainLayer};
 pub use metrics_layer::{Metrics, MetricsLayer};
 pub use trace_layer::{Trace, TraceLayer};
@@ -60,6 +62,9 @@ where
         // Above the limits: a draining gateway refuses before anything is counted in flight,
         // and every event that got past it is waited for before the streams end.
         .layer(DrainLayer::new(gate.clone()))
+        // Before anything is counted in flight: a publish its principal may not make is
+        // refused for good (403, close 1008, PERMISSION_DENIED).
+        .layer(AclLayer)
         // Name a shed event for what it is, so inbounds can answer 503 / stop acking.
         .map_err(name_overload)
         // Refuse at the limit instead of queueing: queued events would hold memory and the

@@ -44,7 +44,8 @@ pub fn settle(result: &Result<Delivered, BoxError>) -> Settlement {
             DeliveryError::NoRoute { .. }
             | DeliveryError::Rejected { .. }
             | DeliveryError::InvalidTopic { .. }
-            | DeliveryError::TooLarge { .. },
+            | DeliveryError::TooLarge { .. }
+            | DeliveryError::Forbidden { .. },
         ) => Settlement::DeadLetter { reason },
         Some(DeliveryError::Unavailable { retry_after, .. }) => Settlement::Retry {
             after: retry_after.unwrap_or(Duration::from_secs(1)),

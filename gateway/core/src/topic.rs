@@ -116,6 +116,24 @@ impl TopicFilter {
         self.levels.iter().all(|l| matches!(l, Level::Exact(_)))
     }
 
+    /// Whether every topic `other` matches, this filter matches too: `sensors/#` contains
+    /// `sensors/dev-1/+`, but `sensors/+` does not contain `sensors/#`, and nothing but `#`
+    /// contains `#`. What a subscription is checked against.
+    pub fn contains(&self, other: &TopicFilter) -> bool {
+        let mut theirs = other.levels.iter();
+        for mine in &self.levels {
+            match (mine, theirs.next()) {
+                (Level::Rest, _) => return true,
+                // `other` ended (or ends in `#`, which also reaches deeper): only `#` covers it.
+                (_, None | Some(Level::Rest)) => return false,
+                (Level::One, Some(_)) => {}
+                (Level::Exact(want), Some(Level::Exact(got))) if want == got => {}
+                (Level::Exact(_), Some(_)) => return false,
+            }
+        }
+        theirs.next().is_none()
+    }
+
     /// Whether `topic` (a valid topic name) matches this filter.
     pub fn matches(&self, topic: &str) -> bool {
         let mut parts = topic.split('/');
@@ -165,6 +183,41 @@ mod tests {
         assert!(m("#", "x/y"));
         assert!(m("+/+/t", "s/d/t"));
         assert!(!m("+/+/t", "s/d/u"));
+    }
+
+    fn contains(outer: &str, inner: &str) -> bool {
+        let parse = |f: &str| TopicFilter::parse(f).expect("valid filter");
+        parse(outer).contains(&parse(inner))
+    }
+
+    #[test]
+    fn containment_is_of_every_topic_a_filter_reaches() {
+        for inner in [
+            "sensors/dev-1/#",
+            "sensors/dev-1",
+            "sensors/dev-1/t",
+            "sensors/dev-1/+/x",
+        ] {
+            assert!(contains("sensors/dev-1/#", inner), "{inner}");
+        }
+        for inner in [
+            "#",
+            "+/#",
+            "sensors/+",
+            "sensors/#",
+            "sensors/+/t",
+            "+/dev-1/t",
+        ] {
+            assert!(!contains("sensors/dev-1/#", inner), "{inner}");
+        }
+        assert!(contains("#", "#"));
+        assert!(contains("a/+", "a/b"));
+        assert!(contains("a/+", "a/+"));
+        assert!(!contains("a/+", "a/b/c"));
+        assert!(!contains("a/+", "a/#"));
+        assert!(!contains("a/b", "a/b/c"));
+        assert!(!contains("a/b/c", "a/b"));
+        assert!(contains("a/b", "a/b"));
     }
 
     #[test]

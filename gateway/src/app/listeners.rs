@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use switchyard_core::inbound::{Inbound, InboundContext};
 use switchyard_grpc::GrpcInbound;
+use switchyard_http::Access;
 use switchyard_http::inbound::HttpInbound;
 use switchyard_http::server::{
     RESERVE_CONNECTIONS, Reserve, ServerOptions, Stopping, reserve_router, serve,
@@ -106,6 +107,13 @@ pub(super) fn start_http(
         slots: Arc::new(Semaphore::new(RESERVE_CONNECTIONS)),
         app: reserve_router(extra.clone()),
     });
+    let auth = config.auth.as_ref();
+    let access = Access {
+        auth: super::authenticator(config)
+            .map_err(|e| anyhow::anyhow!("auth: {}", e.join("; ")))?,
+        websocket_origins: auth.and_then(|a| a.websocket_origins.clone()),
+        cors_origins: auth.and_then(|a| a.cors.as_ref().map(|c| c.origins.clone())),
+    };
     let inbound = HttpInbound {
         listener,
         hub: running.hub.clone(),
@@ -113,6 +121,7 @@ pub(super) fn start_http(
         extra,
         options,
         streams: running.streams.clone(),
+        access,
     };
     let stop = run_inbound(running, HTTP_INBOUND, Box::new(inbound));
     Ok(Listener {
@@ -162,6 +171,8 @@ pub(super) fn start_grpc(
         readiness: running.readiness.clone(),
         streams_end: running.streams.shutdown.clone(),
         connections: running.streams.connections.clone(),
+        auth: super::authenticator(config)
+            .map_err(|e| anyhow::anyhow!("auth: {}", e.join("; ")))?,
     };
     let stop = run_inbound(running, GRPC_INBOUND, Box::new(inbound));
     Ok(Listener {

@@ -32,6 +32,7 @@ pub(super) const SECTIONS: &[&str] = &[
     "grpc",
     "hub",
     "limits",
+    "auth",
     "shutdown",
     "inbounds",
     "outbounds",
@@ -53,6 +54,9 @@ pub fn load(text: &str) -> (Config, Vec<String>) {
     section(get("grpc"), "grpc", &mut config.grpc, &mut errors);
     section(get("hub"), "hub", &mut config.hub, &mut errors);
     section(get("limits"), "limits", &mut config.limits, &mut errors);
+    let mut auth = None;
+    section(get("auth"), "auth", &mut auth, &mut errors);
+    config.auth = auth;
     let shutdown = get("shutdown");
     section(shutdown, "shutdown", &mut config.shutdown, &mut errors);
     let inbounds = named(

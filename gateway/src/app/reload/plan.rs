@@ -72,11 +72,13 @@ impl Plan {
                     .is_none_or(|d| !outbounds.starts(d))
         });
         let (was, is) = (&old.listen, &new.listen);
-        let http_settings = !o.same(n, "http");
+        // Keys and permissions live in the listeners: a changed `auth:` replaces them.
+        let auth = !o.same(n, "auth");
+        let http_settings = !o.same(n, "http") || auth;
         Self {
             http: was.http != is.http || was.admin.is_some() != is.admin.is_some() || http_settings,
             admin: was.admin != is.admin || (is.admin.is_some() && http_settings),
-            grpc: was.grpc != is.grpc || (is.grpc.is_some() && !o.same(n, "grpc")),
+            grpc: was.grpc != is.grpc || (is.grpc.is_some() && (!o.same(n, "grpc") || auth)),
             log_level: old.log.level != new.log.level,
             outbounds,
             inbounds,

@@ -1,0 +1,57 @@
+//! Who is calling over gRPC: `authorization: Bearer TOKEN`, `authorization: ApiKey KEY` or
+//! `x-api-key: KEY` metadata, through the listener's authenticator; refusals as
+//! UNAUTHENTICATED or PERMISSION_DENIED, with the reason code in the message.
+
+use std::sync::Arc;
+
+use tonic::Status;
+use tonic::metadata::MetadataMap;
+
+use switchyard_core::auth::{Credentials, Denial};
+use switchyard_core::principal::Principal;
+
+use crate::shared::Shared;
+
+/// The caller's principal (`None` on an open listener).
+pub(crate) fn principal(
+    shared: &Shared,
+    metadata: &MetadataMap,
+) -> Result<Option<Arc<Principal>>, Status> {
+    let Some(auth) = &shared.auth else {
+        return Ok(None);
+    };
+    let text = |name: &str| metadata.get(name).and_then(|v| v.to_str().ok());
+    let (mut bearer, mut api_key) = (None, text("x-api-key"));
+    if let Some(value) = text("authorization") {
+        match value.split_once(' ') {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
+                bearer = Some(rest.trim())
+            }
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("apikey") => {
+                api_key = Some(rest.trim())
+            }
+            _ => {
+                return Err(denied(
+                    &Denial::new(
+                        "invalid_token",
+                        "authorization takes `Bearer TOKEN` or `ApiKey KEY`",
+                    )
+                    .counted(),
+                ));
+            }
+        }
+    }
+    auth.authenticate(Credentials { bearer, api_key })
+        .map(Some)
+        .map_err(|d| denied(&d))
+}
+
+/// A refusal as its gRPC status.
+pub(crate) fn denied(denial: &Denial) -> Status {
+    let message = format!("{}: {}", denial.reason, denial.detail);
+    if denial.is_unauthenticated() {
+        Status::unauthenticated(message)
+    } else {
+        Status::permission_denied(message)
+    }
+}

@@ -1,0 +1,220 @@
+//! JWT verification over a set of keys, each pinned to one algorithm. A token's header only
+//! chooses among the keys by `kid`; its `alg` must then equal the key's, so a token cannot
+//! make an RSA public key serve as an HMAC secret, and `alg: none` has no key at all.
+
+use std::str::FromStr as _;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Map, Value};
+
+use switchyard_core::auth::Denial;
+
+use crate::config::{JwtConfig, JwtKeyConfig, KeyAlgorithm};
+
+/// Tokens longer than this are refused before any parsing.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// The shortest HMAC secret accepted (RFC 7518 §3.2: at least the hash's size).
+const MIN_SECRET_BYTES: usize = 32;
+
+/// A verification key.
+struct Key {
+    kid: Option<String>,
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+/// The keys and the checks every token must pass.
+pub struct Verifier {
+    keys: Vec<Key>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    leeway_s: u64,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<_> = self.keys.iter().map(|k| (&k.kid, k.algorithm)).collect();
+        f.debug_struct("Verifier")
+            .field("keys", &kids)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// Loads every key; errors name the key under `path` (`auth.jwt.keys[1].pem_file: ...`).
+    pub fn load(config: &JwtConfig, path: &str) -> Result<Self, Vec<String>> {
+        let mut errors = Vec::new();
+        let mut keys = Vec::new();
+        for (i, cfg) in config.keys.iter().enumerate() {
+            match load_key(cfg) {
+                Ok(key) => keys.push(key),
+                Err(e) => errors.push(format!("{path}.keys[{i}]: {e}")),
+            }
+        }
+        if let Some(file) = &config.jwks_file {
+            match load_jwks(file) {
+                Ok(more) => keys.extend(more),
+                Err(e) => errors.push(format!("{path}.jwks_file: {}: {e}", file.display())),
+            }
+        }
+        if keys.is_empty() && errors.is_empty() {
+            errors.push(format!("{path}: no keys (set `keys` or `jwks_file`)"));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Self {
+            keys,
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            leeway_s: config.leeway_s,
+        })
+    }
+
+    /// The token's claims, once its signature and registered claims check out. The claims
+    /// must hold a `sub`.
+    pub fn verify(&self, token: &str) -> Result<Map<String, Value>, Denial> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(Denial::new(
+                "token_too_large",
+                format!("tokens are limited to {MAX_TOKEN_BYTES} bytes"),
+            ));
+        }
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| Denial::new("invalid_token", format!("header: {e}")))?;
+        let key = self.key_for(header.kid.as_deref(), header.alg)?;
+        let mut validation = Validation::new(key.algorithm);
+        validation.leeway = self.leeway_s;
+        validation.validate_nbf = true;
+        match &self.audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        if let Some(iss) = &self.issuer {
+            validation.set_issuer(&[iss]);
+        }
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| denial(e.kind()))
+    }
+
+    /// The key the token names (by `kid`), which must be pinned to the token's `alg`.
+    fn key_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<&Key, Denial> {
+        let named: Vec<&Key> = self
+            .keys
+            .iter()
+            .filter(|k| k.kid.as_deref() == kid)
+            .collect();
+        if named.is_empty() {
+            // The kid is the client's text: say that it is unknown, not what it was.
+            return Err(Denial::new("unknown_key", "no key has the token's kid"));
+        }
+        named
+            .into_iter()
+            .find(|k| k.algorithm == alg)
+            .ok_or_else(|| {
+                Denial::new(
+                    "algorithm_mismatch",
+                    format!("the token's key is not for {alg:?}"),
+                )
+            })
+    }
+}
+
+fn denial(kind: &ErrorKind) -> Denial {
+    let (reason, detail) = match kind {
+        ErrorKind::ExpiredSignature => ("expired", "the token has expired"),
+        ErrorKind::ImmatureSignature => ("not_yet_valid", "the token is not valid yet (nbf)"),
+        ErrorKind::InvalidIssuer => ("wrong_issuer", "the token's issuer is not accepted"),
+        ErrorKind::InvalidAudience => ("wrong_audience", "the token is not for this audience"),
+        ErrorKind::InvalidAlgorithm => ("algorithm_mismatch", "the token's alg is not its key's"),
+        ErrorKind::InvalidSignature => ("invalid_token", "the signature does not verify"),
+        ErrorKind::MissingRequiredClaim(claim) => {
+            return Denial::new("invalid_token", format!("the token has no `{claim}`"));
+        }
+        _ => ("invalid_token", "the token is malformed"),
+    };
+    Denial::new(reason, detail)
+}
+
+fn algorithm(alg: KeyAlgorithm) -> Algorithm {
+    match alg {
+        KeyAlgorithm::RS256 => Algorithm::RS256,
+        KeyAlgorithm::RS384 => Algorithm::RS384,
+        KeyAlgorithm::RS512 => Algorithm::RS512,
+        KeyAlgorithm::PS256 => Algorithm::PS256,
+        KeyAlgorithm::PS384 => Algorithm::PS384,
+        KeyAlgorithm::PS512 => Algorithm::PS512,
+        KeyAlgorithm::ES256 => Algorithm::ES256,
+        KeyAlgorithm::ES384 => Algorithm::ES384,
+        KeyAlgorithm::EdDSA => Algorithm::EdDSA,
+        KeyAlgorithm::HS256 => Algorithm::HS256,
+        KeyAlgorithm::HS384 => Algorithm::HS384,
+        KeyAlgorithm::HS512 => Algorithm::HS512,
+    }
+}
+
+fn load_key(cfg: &JwtKeyConfig) -> Result<Key, String> {
+    let alg = algorithm(cfg.algorithm);
+    let key = match (alg, &cfg.secret, &cfg.pem_file) {
+        (Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512, Some(secret), None) => {
+            if secret.expose().len() < MIN_SECRET_BYTES {
+                return Err(format!("secret: at least {MIN_SECRET_BYTES} bytes"));
+            }
+            DecodingKey::from_secret(secret.expose().as_bytes())
+        }
+        (Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512, _, _) => {
+            return Err(format!("{alg:?} takes `secret` (and no `pem_file`)"));
+        }
+        (_, None, Some(file)) => {
+            let pem =
+                std::fs::read(file).map_err(|e| format!("pem_file: {}: {e}", file.display()))?;
+            pem_key(alg, &pem).map_err(|e| format!("pem_file: {}: {e}", file.display()))?
+        }
+        (_, _, _) => return Err(format!("{alg:?} takes `pem_file` (and no `secret`)")),
+    };
+    Ok(Key {
+        kid: cfg.kid.clone(),
+        algorithm: alg,
+        key,
+    })
+}
+
+fn pem_key(alg: Algorithm, pem: &[u8]) -> jsonwebtoken::errors::Result<DecodingKey> {
+    match alg {
+        Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(pem),
+        Algorithm::EdDSA => DecodingKey::from_ed_pem(pem),
+        _ => DecodingKey::from_rsa_pem(pem),
+    }
+}
+
+fn load_jwks(file: &std::path::Path) -> Result<Vec<Key>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+    let set: JwkSet = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    set.keys
+        .iter()
+        .enumerate()
+        .map(|(i, jwk)| {
+            let kid = jwk
+                .common
+                .key_id
+                .clone()
+                .ok_or(format!("keys[{i}]: no `kid`"))?;
+            let alg = jwk
+                .common
+                .key_algorithm
+                .ok_or(format!("keys[{i}]: no `alg`"))?;
+            let algorithm = Algorithm::from_str(&alg.to_string())
+                .map_err(|_| format!("keys[{i}]: `alg` {alg} cannot verify signatures"))?;
+            let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("keys[{i}]: {e}"))?;
+            Ok(Key {
+                kid: Some(kid),
+                algorithm,
+                key,
+            })
+        })
+        .collect()
+}

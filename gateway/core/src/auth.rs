@@ -1,0 +1,100 @@
+//! The authentication contract between listeners and the auth crate: a listener pulls the
+//! credentials out of its protocol (HTTP headers, a query parameter, a cookie, gRPC
+//! metadata), an [`Authenticate`] turns them into a [`Principal`] or a [`Denial`]. A listener
+//! without one is open: its events carry no principal and nothing is checked.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::principal::Principal;
+
+/// What a request presented; each may be absent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Credentials<'a> {
+    /// A bearer token (`Authorization: Bearer`, or the configured query parameter or cookie).
+    pub bearer: Option<&'a str>,
+    /// An API key (`X-Api-Key`, or `Authorization: ApiKey`).
+    pub api_key: Option<&'a str>,
+}
+
+/// Where browsers may put a token, since EventSource and WebSocket cannot set headers.
+#[derive(Debug, Clone, Default)]
+pub struct TokenSources {
+    /// `?NAME=` on the request URL.
+    pub query_param: Option<String>,
+    /// A cookie of this name.
+    pub cookie: Option<String>,
+}
+
+/// Turns credentials into a principal.
+pub trait Authenticate: Send + Sync + fmt::Debug {
+    /// The principal, or why not; counts the denial.
+    fn authenticate(&self, credentials: Credentials<'_>) -> Result<Arc<Principal>, Denial>;
+
+    fn token_sources(&self) -> &TokenSources;
+}
+
+/// The authenticator of a listener; `None`: open.
+pub type Authenticator = Option<Arc<dyn Authenticate>>;
+
+/// Why a request was refused: a short reason code (a metrics label, and what the client is
+/// told) and a description that never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// `missing_credentials`, `invalid_token`, `expired`, `not_yet_valid`, `wrong_issuer`,
+    /// `wrong_audience`, `unknown_key`, `algorithm_mismatch`, `token_too_large`,
+    /// `invalid_api_key`, `publish_denied`, `subscribe_denied`, `origin_denied`.
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+impl Denial {
+    pub fn new(reason: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            reason,
+            detail: detail.into(),
+        }
+    }
+
+    /// Whether it is about who the client is (401) rather than what it may do (403).
+    pub fn is_unauthenticated(&self) -> bool {
+        !matches!(
+            self.reason,
+            "publish_denied" | "subscribe_denied" | "origin_denied"
+        )
+    }
+
+    /// Counts it in `switchyard_auth_denied_total{reason}`.
+    pub fn counted(self) -> Self {
+        metrics::counter!("switchyard_auth_denied_total", "reason" => self.reason).increment(1);
+        self
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason, self.detail)
+    }
+}
+
+/// A subscription check: `Ok` when the principal (if any) may subscribe with `filter`. An
+/// anonymous principal refused is told to authenticate (`missing_credentials`).
+pub fn check_subscribe(
+    principal: Option<&Principal>,
+    filter: &crate::topic::TopicFilter,
+) -> Result<(), Denial> {
+    match principal {
+        None => Ok(()),
+        Some(p) if p.may_subscribe(filter) => Ok(()),
+        Some(p) if p.method == "anonymous" => Err(Denial::new(
+            "missing_credentials",
+            format!("subscribing to `{filter}` needs credentials"),
+        )
+        .counted()),
+        Some(p) => Err(Denial::new(
+            "subscribe_denied",
+            format!("`{}` may not subscribe to `{filter}`", p.id),
+        )
+        .counted()),
+    }
+}
