@@ -131,8 +131,10 @@ pub struct ApiKeyConfig {
     /// Lowercase hex SHA-256 of the key (`printf %s KEY | sha256sum`); the key itself is
     /// never stored. Use a high-entropy key (32 random bytes).
     pub sha256: String,
+    /// Topics it may publish to (patterns, as in `anonymous`).
     #[serde(default)]
     pub publish: Vec<String>,
+    /// Filters it may subscribe with (patterns, as in `anonymous`).
     #[serde(default)]
     pub subscribe: Vec<String>,
 }

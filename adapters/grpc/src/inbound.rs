@@ -52,6 +52,9 @@ impl Inbound for GrpcInbound {
             streams_end: self.streams_end.clone(),
             auth: self.auth,
         };
+        // Ready before health starts following readiness: its first report must not race
+        // this flag (the listener is bound; connections wait in its backlog meanwhile).
+        ctx.ready.set(true);
         let (reporter, health_service) = tonic_health::server::health_reporter();
         tokio::spawn(health::follow(
             self.readiness,
@@ -67,7 +70,6 @@ impl Inbound for GrpcInbound {
             ctx.shutdown.clone(),
         );
         self.connections.spawn(server);
-        ctx.ready.set(true);
         Box::pin(async move {
             ctx.shutdown.cancelled().await;
             ctx.ready.set(false);
