@@ -57,6 +57,9 @@ fi
 # side of the interop tests; jsonschema: an independent validator of the config's JSON Schema;
 # pyjwt with cryptography: tokens and keys made by an independent JWT library.
 command -v chromium >/dev/null || need_apt chromium
+# curl and openssl: the TLS test's client and its certificate.
+command -v curl >/dev/null || need_apt curl
+command -v openssl >/dev/null || need_apt openssl
 python3 -c 'import cloudevents, paho.mqtt, pika, nats, grpc, grpc_tools, grpc_health, grpc_reflection, jsonschema, jwt, cryptography' 2>/dev/null || {
   log "installing python cloudevents, paho-mqtt, pika, nats-py, grpcio, jsonschema, pyjwt"
   python3 -m pip --version >/dev/null 2>&1 || need_apt python3-pip

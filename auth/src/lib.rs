@@ -67,7 +67,7 @@ impl Auth {
         })
     }
 
-    fn from_token(&self, token: &str) -> Result<Principal, Denial> {
+    fn by_token(&self, token: &str) -> Result<Principal, Denial> {
         let Some(verifier) = &self.jwt else {
             return Err(Denial::new("invalid_token", "tokens are not accepted here"));
         };
@@ -87,7 +87,7 @@ impl Auth {
         Ok(self.principal(id, "jwt", publish, subscribe))
     }
 
-    fn from_api_key(&self, presented: &str) -> Result<Principal, Denial> {
+    fn by_api_key(&self, presented: &str) -> Result<Principal, Denial> {
         let key = self.api_keys.find(presented)?;
         let publish = key.publish.iter().map(String::as_str).collect();
         let subscribe = key.subscribe.iter().map(String::as_str).collect();
@@ -118,8 +118,8 @@ impl Auth {
 impl Authenticate for Auth {
     fn authenticate(&self, credentials: Credentials<'_>) -> Result<Arc<Principal>, Denial> {
         let found = match (credentials.bearer, credentials.api_key) {
-            (Some(token), _) => self.from_token(token).map(Arc::new),
-            (None, Some(key)) => self.from_api_key(key).map(Arc::new),
+            (Some(token), _) => self.by_token(token).map(Arc::new),
+            (None, Some(key)) => self.by_api_key(key).map(Arc::new),
             (None, None) => self.anonymous.clone().ok_or_else(|| {
                 Denial::new("missing_credentials", "a token or an API key is required")
             }),

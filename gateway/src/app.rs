@@ -48,6 +48,14 @@ pub fn check(config: &Config) -> Result<(), ConfigErrors> {
     if let Err(found) = authenticator(config) {
         errors.extend(found);
     }
+    if let Some(Err(found)) = config
+        .http
+        .tls
+        .as_ref()
+        .map(switchyard_http::tls::Tls::load)
+    {
+        errors.push(found);
+    }
     let hub = Hub::new((&config.hub).into());
     let placeholders = sinks::placeholders(config, &hub, &mut errors);
     sinks::check_inbounds(config, &placeholders, &mut errors);

@@ -60,6 +60,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // One rustls provider for the whole process (the HTTPS listener, broker and webhook TLS):
+    // with more than one compiled in, rustls would refuse to pick. Fails only if one is set.
+    let _ = tokio_rustls::rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check { file }) => check(&file),

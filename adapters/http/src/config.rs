@@ -39,6 +39,8 @@ pub struct HttpConfig {
     /// is a 400, as the HTTP binding requires. `lenient`: such a `%` is kept literally, for
     /// SDKs that do not percent-encode (sdk-go, sdk-java, the Python SDK).
     pub header_decoding: PercentDecoding,
+    /// HTTPS and WSS on this listener. Omitted: plain HTTP.
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for HttpConfig {
@@ -55,6 +57,7 @@ impl Default for HttpConfig {
             poll_max_wait_s: 60,
             poll_max_events: 1_000,
             header_decoding: PercentDecoding::Strict,
+            tls: None,
         }
     }
 }

@@ -26,13 +26,13 @@ pub struct ApiError {
     pub message: String,
     /// For CloudEvents errors: the attribute at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub attribute: Option<String>,
+    pub attribute: Option<Box<str>>,
     /// For an authentication or permission refusal: why (`expired`, `publish_denied`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
     /// For a batch that failed part-way: the ids delivered before the failure.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub accepted: Option<Vec<String>>,
+    pub accepted: Option<Box<[String]>>,
     /// Ask the client to close the connection after this answer (`Connection: close`): the
     /// gateway is draining and will close it anyway.
     #[serde(skip)]
@@ -136,7 +136,7 @@ impl ApiError {
 impl From<DecodeError> for ApiError {
     fn from(err: DecodeError) -> Self {
         let mut api = Self::bad_request("invalid_cloudevent", err.to_string());
-        api.attribute = err.attribute;
+        api.attribute = err.attribute.map(Into::into);
         api
     }
 }

@@ -17,6 +17,7 @@ pub mod server;
 mod sse;
 mod state;
 mod subscribe;
+pub mod tls;
 mod topic_path;
 pub mod webhook;
 mod ws;

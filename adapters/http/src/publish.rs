@@ -52,7 +52,7 @@ pub(crate) async fn publish(
         if let Err(err) = deliver(&state.pipeline, event).await {
             let mut api = ApiError::from_delivery(&err);
             if !accepted.is_empty() {
-                api.accepted = Some(accepted);
+                api.accepted = Some(accepted.into());
             }
             return Err(api);
         }

@@ -48,6 +48,8 @@ pub struct ServerOptions {
     /// Beyond `slots`: a few more connections, served `reserve` (health checks, and a clear
     /// 503 for everything else). Without it, the next connection is closed at accept.
     pub reserve: Option<Reserve>,
+    /// HTTPS: each connection's handshake first.
+    pub tls: Option<crate::tls::Tls>,
 }
 
 /// The connections kept for when the cap is reached, and what they are served.
@@ -136,13 +138,14 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let connection = connection::Connection {
-            stream,
+            stream: Some(stream),
             peer,
             permit,
             app,
             builder: builder.clone(),
             body_read_timeout: options.body_read_timeout,
             shutdown: stopping.connections.clone(),
+            tls: options.tls.clone(),
         };
         connections.spawn(connection.serve());
     }

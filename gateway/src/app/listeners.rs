@@ -20,6 +20,7 @@ use switchyard_http::inbound::HttpInbound;
 use switchyard_http::server::{
     RESERVE_CONNECTIONS, Reserve, ServerOptions, Stopping, reserve_router, serve,
 };
+use switchyard_http::tls::Tls;
 
 use super::{GRPC_INBOUND, HTTP_INBOUND, Running};
 use crate::config::Config;
@@ -85,6 +86,7 @@ fn server_options(config: &Config) -> ServerOptions {
         body_read_timeout: Duration::from_millis(config.http.body_read_timeout_ms.max(1)),
         slots: Arc::new(Semaphore::new(config.http.max_connections)),
         reserve: None,
+        tls: None,
     }
 }
 
@@ -102,6 +104,13 @@ pub(super) fn start_http(
         .is_none()
         .then(|| running.admin_routes.clone());
     let mut options = server_options(config);
+    options.tls = config
+        .http
+        .tls
+        .as_ref()
+        .map(Tls::load)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!(e))?;
     // Past the cap, a few connections still reach health checks, and everyone else hears why.
     options.reserve = Some(Reserve {
         slots: Arc::new(Semaphore::new(RESERVE_CONNECTIONS)),

@@ -21,6 +21,7 @@ use tower::util::MapRequest;
 
 use crate::body_timeout::TimedBody;
 use crate::request_guard::RequestGuardLayer;
+use crate::tls::Tls;
 
 /// How long a connection asked to disconnect may still write (the closing SSE event of a
 /// client that reads slowly) before it is dropped.
@@ -52,7 +53,8 @@ impl ConnectionSlot {
 }
 
 pub(super) struct Connection {
-    pub(super) stream: TcpStream,
+    /// Taken by [`Connection::serve`].
+    pub(super) stream: Option<TcpStream>,
     pub(super) peer: SocketAddr,
     pub(super) permit: OwnedSemaphorePermit,
     pub(super) app: Router,
@@ -60,10 +62,39 @@ pub(super) struct Connection {
     pub(super) body_read_timeout: Duration,
     /// The drain's second step: finish the current response, then close.
     pub(super) shutdown: CancellationToken,
+    pub(super) tls: Option<Tls>,
 }
 
 impl Connection {
-    pub(super) async fn serve(self) {
+    pub(super) async fn serve(mut self) {
+        let Some(stream) = self.stream.take() else {
+            return;
+        };
+        match self.tls.take() {
+            None => self.serve_io(TokioIo::new(stream)).await,
+            Some(tls) => {
+                let peer = self.peer;
+                let handshake =
+                    tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(stream));
+                match handshake.await {
+                    Ok(Ok(stream)) => self.serve_io(TokioIo::new(stream)).await,
+                    Ok(Err(error)) => {
+                        metrics::counter!("switchyard_tls_handshake_failures_total", "reason" => "error").increment(1);
+                        tracing::debug!(%peer, %error, "TLS handshake failed");
+                    }
+                    Err(_) => {
+                        metrics::counter!("switchyard_tls_handshake_failures_total", "reason" => "timeout").increment(1);
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn serve_io<I>(self, io: TokioIo<I>)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let slot = ConnectionSlot {
             permit: Arc::new(Mutex::new(Some(self.permit))),
             disconnect: CancellationToken::new(),
@@ -79,10 +110,7 @@ impl Connection {
                 req.extensions_mut().insert(for_requests.clone());
                 req
             }));
-        let connection = self
-            .builder
-            .serve_connection(TokioIo::new(self.stream), service)
-            .with_upgrades();
+        let connection = self.builder.serve_connection(io, service).with_upgrades();
         tokio::pin!(connection);
         let peer = self.peer;
         let result = tokio::select! {
