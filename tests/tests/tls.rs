@@ -13,30 +13,82 @@ use switchyard_e2e::{Gateway, within};
 
 const T: Duration = Duration::from_secs(20);
 
-/// A self-signed certificate for 127.0.0.1 (and its key) in `dir`.
+/// A test CA (`ca.pem`) and a certificate it signed for 127.0.0.1 (`cert.pem`, `key.pem`), in
+/// `dir`, made by openssl.
 fn certificate(dir: &Path) {
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=switchyard-test"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(dir.join("key.pem"))
-        .arg("-out")
-        .arg(dir.join("cert.pem"))
-        .output()
-        .expect("openssl runs");
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"],
+            &ec[..],
+            &[
+                "-days",
+                "1",
+                "-subj",
+                "/CN=switchyard test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ],
+        ]
+        .concat(),
     );
+    openssl(
+        &[
+            &["req"],
+            &ec[..],
+            &[
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "leaf.csr",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("ext");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "cert.pem",
+    ]);
 }
 
 /// `curl ARGS -w %{http_code}`: the status (`000` when no HTTP answer came) and the body.
@@ -66,7 +118,7 @@ async fn publishes_over_https_and_refuses_plaintext_and_silent_clients() {
     let dir = std::env::temp_dir().join(unique("switchyard-tls"));
     std::fs::create_dir_all(&dir).expect("dir");
     let gw = tls_gateway(&dir);
-    let ca = dir.join("cert.pem").display().to_string();
+    let ca = dir.join("ca.pem").display().to_string();
     let https = format!("https://{}", gw.addr);
 
     let (code, body) = curl(&[
@@ -102,5 +154,34 @@ async fn publishes_over_https_and_refuses_plaintext_and_silent_clients() {
         "{metrics}"
     );
     drop(gw);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_delivers_over_https_to_a_server_its_ca_file_trusts() {
+    let dir = std::env::temp_dir().join(unique("switchyard-tls-hook"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let server = tls_gateway(&dir);
+    let hook = |ca: &str| {
+        format!(
+            "outbounds:\n  hook: {{ type: webhook, url: \"https://{}/topics/in\", retry: {{ attempts: 1 }}{ca} }}\nroutes: [{{ name: r, from: http, to: hook }}]\n",
+            server.addr
+        )
+    };
+    let ca = format!(", tls_ca_file: \"{}\"", dir.join("ca.pem").display());
+    let trusting = Gateway::start_with(Some(&hook(&ca)));
+    switchyard_e2e::client::publish_event(&trusting.url(""), "t", "over-tls").await;
+
+    // The system's CA bundle does not know the test certificate: the delivery fails.
+    let doubting = Gateway::start_with(Some(&hook("")));
+    let event = r#"{"specversion":"1.0","id":"x","source":"/t","type":"t"}"#;
+    let res = switchyard_e2e::client::post(
+        &doubting.url("/topics/t"),
+        &[("content-type", "application/cloudevents+json")],
+        event,
+    )
+    .await;
+    assert!(res.status >= 500, "{} {}", res.status, res.text());
+    drop((server, trusting, doubting));
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }

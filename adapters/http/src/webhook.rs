@@ -5,6 +5,7 @@
 
 mod config;
 mod delivery;
+mod tls;
 
 pub use config::{WEBHOOK_RETRY, WebhookConfig, WebhookMode};
 pub use delivery::Webhook;

@@ -11,8 +11,12 @@ use switchyard_core::secret::Secret;
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
-    /// Where events are POSTed (`http://` only for now).
+    /// Where events are POSTed: `http://` or `https://`.
     pub url: String,
+    /// For `https://`: trust only the CA certificates in this PEM file (a private CA).
+    /// Omitted: the system's CA bundle.
+    #[serde(default)]
+    pub tls_ca_file: Option<std::path::PathBuf>,
     /// `binary` (attributes in `ce-` headers, data as the body; default) or `structured`
     /// (the whole event as `application/cloudevents+json`).
     #[serde(default)]

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -43,7 +44,7 @@ struct Inner {
     retry: RetryPolicy,
     headers: HeaderMap,
     permits: Semaphore,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 /// What one attempt came to.
@@ -67,13 +68,16 @@ impl Webhook {
             .map_err(|e| errors.push(format!("url: {e}")))
             .ok();
         if let Some(uri) = &uri
-            && (uri.scheme_str() != Some("http") || uri.host().is_none())
+            && (!matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none())
         {
             errors.push(format!(
-                "url: `{}` must be an absolute http:// URL (https is not supported yet)",
+                "url: `{}` must be an absolute http:// or https:// URL",
                 config.url
             ));
         }
+        let connector = super::tls::connector(config.tls_ca_file.as_deref())
+            .map_err(|e| errors.push(e))
+            .ok();
         let mut headers = HeaderMap::new();
         for (k, v) in &config.headers {
             match (HeaderName::from_str(k), HeaderValue::from_str(v.expose())) {
@@ -89,14 +93,14 @@ impl Webhook {
         if config.max_in_flight == 0 {
             errors.push("max_in_flight: must be at least 1".into());
         }
-        let (Some(uri), true) = (uri, errors.is_empty()) else {
+        let (Some(uri), Some(connector), true) = (uri, connector, errors.is_empty()) else {
             return Err(errors);
         };
         let client = Client::builder(TokioExecutor::new())
             // Below common server idle timeouts (nginx 75 s, Node 5 s is the odd one out), so
             // we rarely reuse a connection the server is closing (hyperium/hyper#2136).
             .pool_idle_timeout(Duration::from_secs(4))
-            .build_http();
+            .build(connector);
         Ok(Self {
             inner: Arc::new(Inner {
                 name: name.to_owned(),
