@@ -185,3 +185,81 @@ async fn a_webhook_delivers_over_https_to_a_server_its_ca_file_trusts() {
     drop((server, trusting, doubting));
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+/// A Mosquitto of the test's own with a TLS listener on `port`, stopped when dropped.
+struct TlsBroker(std::process::Child);
+
+impl TlsBroker {
+    fn start(dir: &Path, port: u16) -> Self {
+        let conf = dir.join("mosquitto.conf");
+        let d = dir.display();
+        let text = format!(
+            "listener {port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/cert.pem\nkeyfile {d}/key.pem\nallow_anonymous true\n# root may read the test's 0600 key\nuser root\n"
+        );
+        std::fs::write(&conf, text).expect("mosquitto.conf");
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mosquitto runs (scripts/test.sh installs it)");
+        Self(child)
+    }
+}
+
+impl Drop for TlsBroker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    probe.local_addr().expect("addr").port()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mqtt_in_and_out_over_tls_to_a_broker_its_ca_file_trusts() {
+    let dir = std::env::temp_dir().join(unique("switchyard-mqtts"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    certificate(&dir);
+    let port = free_port();
+    let _broker = TlsBroker::start(&dir, port);
+    switchyard_e2e::eventually(T, "the TLS broker listening", || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()
+            .map(drop)
+    })
+    .await;
+    let ca = dir.join("ca.pem").display().to_string();
+    let yaml = format!(
+        r#"
+inbounds:
+  secure: {{ type: mqtt, url: "mqtts://127.0.0.1:{port}", subscribe: ["tls-test/#"], tls_ca_file: "{ca}" }}
+outbounds:
+  broker: {{ type: mqtt, url: "mqtts://127.0.0.1:{port}", topic: "{{topic}}", tls_ca_file: "{ca}" }}
+routes:
+  - {{ name: out, from: http, topics: "tls-test/#", to: broker }}
+  - {{ name: in, from: secure, to: hub }}
+"#
+    );
+    let gw = Gateway::start_with(Some(&yaml));
+    switchyard_e2e::eventually(T, "both MQTT links up over TLS", || async {
+        let res = switchyard_e2e::client::get(&gw.url("/readyz"), &[]).await;
+        (res.status == 200).then_some(())
+    })
+    .await;
+    let mut sse =
+        switchyard_e2e::sse::SseStream::connect(&gw.url("/topics/tls-test/%23"), &[]).await;
+    switchyard_e2e::client::publish_event(&gw.url(""), "tls-test/a", "through-mqtts").await;
+    let event = sse
+        .next_event(T)
+        .await
+        .expect("the event came back through the TLS broker");
+    assert_eq!(event.json()["id"], "through-mqtts");
+    drop(gw);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}

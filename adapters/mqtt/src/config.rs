@@ -21,8 +21,18 @@ pub use version::MqttVersion;
 #[serde(deny_unknown_fields)]
 pub struct MqttInboundConfig {
     /// The broker, `mqtt://host:port` (`tcp://` also accepted; port 1883 when left out).
-    /// TLS (`mqtts://`) is not supported yet.
+    /// `mqtts://host:port` (port 8883 when left out) for TLS.
     pub url: String,
+    /// For `mqtts://`: trust only the CA certificates in this PEM file. Omitted: the
+    /// system's CA bundle.
+    #[serde(default)]
+    pub tls_ca_file: Option<std::path::PathBuf>,
+    /// For mutual TLS: the client certificate chain (PEM), with `tls_key_file`.
+    #[serde(default)]
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// For mutual TLS: the client's private key (PEM).
+    #[serde(default)]
+    pub tls_key_file: Option<std::path::PathBuf>,
     /// Client identifier. Default `switchyard-{inbound name}`. The broker keeps the persistent
     /// session (and so every unacknowledged message) under this id: keep it stable across
     /// restarts, and give each gateway replica its own (two clients with one id keep kicking
@@ -132,6 +142,16 @@ pub struct WrapConfig {
 pub struct MqttOutboundConfig {
     /// The broker, `mqtt://host:port` (`tcp://` also accepted; port 1883 when left out).
     pub url: String,
+    /// For `mqtts://`: trust only the CA certificates in this PEM file. Omitted: the
+    /// system's CA bundle.
+    #[serde(default)]
+    pub tls_ca_file: Option<std::path::PathBuf>,
+    /// For mutual TLS: the client certificate chain (PEM), with `tls_key_file`.
+    #[serde(default)]
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// For mutual TLS: the client's private key (PEM).
+    #[serde(default)]
+    pub tls_key_file: Option<std::path::PathBuf>,
     /// Client identifier. Default `switchyard-{outbound name}-{8 random hex digits}`: the
     /// outbound uses a clean session, so a fresh id per process keeps replicas apart.
     #[serde(default)]

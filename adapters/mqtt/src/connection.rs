@@ -30,6 +30,8 @@ pub use message::Message;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub address: BrokerAddress,
+    /// For `mqtts://`: the TLS client config.
+    pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
     pub client_id: String,
     pub version: MqttVersion,
     pub keep_alive: Duration,
@@ -130,6 +132,9 @@ fn open_v5(settings: &Settings) -> (Client, EventLoop) {
     if let Some((username, password)) = &settings.credentials {
         options.set_credentials(username, password.expose());
     }
+    if let Some(tls) = transport(settings) {
+        options.set_transport(tls);
+    }
     let (client, events) = v5::AsyncClient::new(options, settings.request_capacity);
     (Client::V5(client), EventLoop::V5(Box::new(events)))
 }
@@ -152,8 +157,25 @@ fn open_v311(settings: &Settings) -> (Client, EventLoop) {
     if let Some((username, password)) = &settings.credentials {
         options.set_credentials(username, password.expose());
     }
+    if let Some(tls) = transport(settings) {
+        options.set_transport(tls);
+    }
     let (client, events) = rumqttc::AsyncClient::new(options, settings.request_capacity);
     (Client::V311(client), EventLoop::V311(Box::new(events)))
+}
+
+/// TLS for an `mqtts://` broker. A TLS url whose config could not be loaded (a file gone
+/// since `check`) gets rumqttc's default TLS (the system's roots), never plaintext.
+fn transport(settings: &Settings) -> Option<rumqttc::Transport> {
+    if !settings.address.tls {
+        return None;
+    }
+    Some(match settings.tls.clone() {
+        Some(config) => {
+            rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(config))
+        }
+        None => rumqttc::Transport::tls_with_default_config(),
+    })
 }
 
 impl Client {

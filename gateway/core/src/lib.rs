@@ -18,6 +18,7 @@ pub mod retry;
 pub mod secret;
 pub mod settle;
 pub mod template;
+pub mod tls;
 pub mod topic;
 pub mod validation;
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use switchyard_core::retry::RetryConfig;
 use switchyard_core::secret::Secret;
+use switchyard_core::tls::ClientTls;
 use switchyard_core::validation::Errors;
 
 use super::validate::{
@@ -27,13 +28,25 @@ pub(crate) struct Link<'a> {
     pub username: Option<&'a String>,
     pub password: Option<&'a Secret>,
     pub reconnect: &'a RetryConfig,
+    pub tls: ClientTls<'a>,
 }
 
 impl Link<'_> {
     /// Checks where to connect and as whom (`url`, `client_id`) into `errors`. The checks
     /// come in three parts so that errors are reported in the order of the keys.
     pub(crate) fn validate_address(&self, errors: &mut Errors<'_>) {
-        errors.check("url", BrokerAddress::parse(self.url).map(drop));
+        let address = BrokerAddress::parse(self.url);
+        errors.check("url", address.as_ref().map(drop));
+        match (address.map(|a| a.tls), self.tls.is_set()) {
+            (Ok(false), true) => errors.push("tls_ca_file", "takes an mqtts:// url"),
+            (Ok(true), _) => {
+                if let Err(e) = self.tls.config() {
+                    let (key, reason) = e.split_once(": ").unwrap_or(("tls", &e));
+                    errors.push(key, reason);
+                }
+            }
+            _ => {}
+        }
         if let Some(client_id) = self.client_id {
             errors.check("client_id", check_client_id(client_id));
         }
@@ -54,7 +67,13 @@ impl Link<'_> {
     /// The connection settings these keys give, for `client_id` at `address`; the rest
     /// (session, flow control, acks) is the direction's to set.
     pub(crate) fn settings(&self, address: BrokerAddress, client_id: String) -> Settings {
+        // Checked by `validate_address`; a file that went missing since is a connection error.
+        let tls = address.tls.then(|| self.tls.config()).and_then(|r| {
+            r.inspect_err(|e| tracing::error!(error = %e, "MQTT TLS set-up failed"))
+                .ok()
+        });
         Settings {
+            tls,
             address,
             client_id,
             version: self.version,
@@ -82,6 +101,7 @@ impl MqttInboundConfig {
             username: self.username.as_ref(),
             password: self.password.as_ref(),
             reconnect: &self.reconnect,
+            tls: ClientTls::new(&self.tls_ca_file, &self.tls_cert_file, &self.tls_key_file),
         }
     }
 }
@@ -97,6 +117,7 @@ impl MqttOutboundConfig {
             username: self.username.as_ref(),
             password: self.password.as_ref(),
             reconnect: &self.reconnect,
+            tls: ClientTls::new(&self.tls_ca_file, &self.tls_cert_file, &self.tls_key_file),
         }
     }
 }

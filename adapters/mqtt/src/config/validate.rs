@@ -17,6 +17,7 @@ const MIN_PACKET_SIZE: u32 = 65_536;
 /// rumqttc refuses shorter keep-alives for MQTT 5 (and panics on them).
 const MIN_KEEP_ALIVE_S: u16 = 5;
 const DEFAULT_PORT: u16 = 1883;
+const DEFAULT_TLS_PORT: u16 = 8883;
 const INBOUND_QOS_2: &str = "must be 0 or 1: QoS 2 buys nothing here (deliveries onwards are at-least-once) \
      and rumqttc cannot resume a QoS 2 exchange after a reconnect (bytebeamio/rumqtt#664)";
 
@@ -26,31 +27,35 @@ pub struct BrokerAddress {
     /// Host name or IP address; an IPv6 address keeps its brackets, as socket addresses need.
     pub host: String,
     pub port: u16,
+    /// `mqtts://`: TLS.
+    pub tls: bool,
 }
 
 impl BrokerAddress {
-    /// Parses `mqtt://host[:port][/]` (or `tcp://`).
+    /// Parses `mqtt://host[:port][/]` (or `tcp://`), or `mqtts://` (or `ssl://`) for TLS.
     pub fn parse(url: &str) -> Result<Self, String> {
-        let rest = ["mqtt://", "tcp://"]
-            .iter()
-            .find_map(|scheme| url.strip_prefix(scheme))
-            .ok_or_else(|| match url.split_once("://") {
-                Some(("mqtts" | "ssl" | "tls", _)) => {
-                    "TLS (mqtts://) is not supported yet".to_owned()
-                }
-                _ => format!("`{url}` must look like mqtt://host:port"),
-            })?;
+        let (rest, tls) = [
+            ("mqtt://", false),
+            ("tcp://", false),
+            ("mqtts://", true),
+            ("ssl://", true),
+        ]
+        .iter()
+        .find_map(|(scheme, tls)| Some((url.strip_prefix(scheme)?, *tls)))
+        .ok_or_else(|| format!("`{url}` must look like mqtt://host:port or mqtts://host:port"))?;
         let authority = rest.strip_suffix('/').unwrap_or(rest);
         if authority.contains(['/', '?', '#', '@']) {
             return Err(format!(
                 "`{url}` must be mqtt://host:port, without path, query or credentials (see username and password)"
             ));
         }
-        let (host, port) = split_host_port(authority)
+        let default_port = if tls { DEFAULT_TLS_PORT } else { DEFAULT_PORT };
+        let (host, port) = split_host_port(authority, default_port)
             .ok_or_else(|| format!("`{url}` has no valid host and port"))?;
         Ok(Self {
             host: host.to_owned(),
             port,
+            tls,
         })
     }
 }
@@ -61,7 +66,7 @@ impl fmt::Display for BrokerAddress {
     }
 }
 
-fn split_host_port(authority: &str) -> Option<(&str, u16)> {
+fn split_host_port(authority: &str, default_port: u16) -> Option<(&str, u16)> {
     let (host, port) = if authority.starts_with('[') {
         let close = authority.find(']')?;
         let (host, after) = authority.split_at(close + 1);
@@ -76,7 +81,7 @@ fn split_host_port(authority: &str) -> Option<(&str, u16)> {
         }
     };
     let port = match port {
-        None => DEFAULT_PORT,
+        None => default_port,
         Some(port) => port.parse().ok().filter(|&p| p != 0)?,
     };
     (!host.is_empty() && host != "[]").then_some((host, port))

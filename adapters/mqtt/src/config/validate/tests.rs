@@ -34,8 +34,9 @@ fn broker_urls() {
     ] {
         assert!(BrokerAddress::parse(bad).is_err(), "{bad}");
     }
-    let tls = BrokerAddress::parse("mqtts://h").expect_err("tls");
-    assert!(tls.contains("TLS"), "{tls}");
+    let tls = BrokerAddress::parse("mqtts://h").expect("tls");
+    assert_eq!((tls.port, tls.tls), (8883, true));
+    assert!(!BrokerAddress::parse("mqtt://h").expect("plain").tls);
 }
 
 #[test]
@@ -59,7 +60,7 @@ fn inbound_defaults() {
 #[test]
 fn inbound_errors_name_their_keys_all_at_once() {
     let config = inbound(serde_json::json!({
-        "url": "mqtts://h",
+        "url": "mqtt://h/x",
         "client_id": "",
         "subscribe": ["a/#/b", "$share//x", "$share/g/ok/+"],
         "qos": 3,

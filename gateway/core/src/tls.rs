@@ -1,0 +1,91 @@
+//! The TLS client side every adapter shares (webhooks, MQTT, and the brokers to come): which
+//! servers to trust (the system's CA bundle, or one CA file) and, for mutual TLS, the client
+//! certificate. rustls with the aws-lc-rs provider, named here rather than taken from the
+//! process default, so that a client built outside the binary needs no global set-up.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore, crypto::aws_lc_rs};
+
+/// Where a client's trust and identity come from (the config's `tls_*_file` keys).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientTls<'a> {
+    /// Trust only these CAs (PEM); `None`: the system's CA bundle.
+    pub ca_file: Option<&'a Path>,
+    /// A client certificate chain (PEM) for mutual TLS, with `key_file`.
+    pub cert_file: Option<&'a Path>,
+    pub key_file: Option<&'a Path>,
+}
+
+impl<'a> ClientTls<'a> {
+    pub fn new(
+        ca_file: &'a Option<PathBuf>,
+        cert_file: &'a Option<PathBuf>,
+        key_file: &'a Option<PathBuf>,
+    ) -> Self {
+        Self {
+            ca_file: ca_file.as_deref(),
+            cert_file: cert_file.as_deref(),
+            key_file: key_file.as_deref(),
+        }
+    }
+
+    /// Whether any key is set.
+    pub fn is_set(&self) -> bool {
+        self.ca_file.is_some() || self.cert_file.is_some() || self.key_file.is_some()
+    }
+
+    /// The rustls client config; errors start with the key at fault (`tls_ca_file: ...`).
+    pub fn config(&self) -> Result<Arc<ClientConfig>, String> {
+        let builder = ClientConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("tls: {e}"))?
+            .with_root_certificates(self.roots()?);
+        let config = match (self.cert_file, self.key_file) {
+            (None, None) => builder.with_no_client_auth(),
+            (Some(cert), Some(key)) => {
+                let chain = certificates(cert).map_err(|e| format!("tls_cert_file: {e}"))?;
+                let key = PrivateKeyDer::from_pem_file(key)
+                    .map_err(|e| format!("tls_key_file: {}: {e}", key.display()))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| format!("tls_key_file: does not fit tls_cert_file: {e}"))?
+            }
+            _ => {
+                return Err(
+                    "tls_cert_file: needs tls_key_file too (and the other way round)".into(),
+                );
+            }
+        };
+        Ok(Arc::new(config))
+    }
+
+    fn roots(&self) -> Result<RootCertStore, String> {
+        let mut roots = RootCertStore::empty();
+        let certs = match self.ca_file {
+            Some(file) => certificates(file).map_err(|e| format!("tls_ca_file: {e}"))?,
+            None => rustls_native_certs::load_native_certs().certs,
+        };
+        let (added, _) = roots.add_parsable_certificates(certs);
+        if added == 0 {
+            return Err(match self.ca_file {
+                Some(file) => format!("tls_ca_file: {}: no CA certificate in it", file.display()),
+                None => "tls: the system has no CA bundle; set tls_ca_file".into(),
+            });
+        }
+        Ok(roots)
+    }
+}
+
+fn certificates(file: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_file_iter(file)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate in it", file.display()));
+    }
+    Ok(certs)
+}
