@@ -18,6 +18,9 @@ follow), then speaks to the gateway. Prints one JSON line per result.
     grpc_client.py backend COUNT TIMEOUT_S --ready FILE [--fail-first N]
     grpc_client.py encode rich|batch        the serialized message, in base64
     grpc_client.py decode BASE64            an io.cloudevents.v1.CloudEvent, as JSON
+
+Environment: SWITCHYARD_GRPC_CA=FILE connects over TLS trusting that CA; SWITCHYARD_GRPC_AUTH
+is sent as the `authorization` metadata of every call (`Bearer TOKEN`, `ApiKey KEY`).
 """
 import argparse
 import base64
@@ -126,13 +129,45 @@ def rich():
     return event
 
 
+class _Metadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Adds `authorization` to every call."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def _with(self, details):
+        metadata = list(details.metadata or []) + [("authorization", self.value)]
+        return details._replace(metadata=metadata)
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._with(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._with(details), request)
+
+
+def channel(addr, options=None):
+    """The channel to the gateway: TLS when SWITCHYARD_GRPC_CA names a CA file, and the
+    authorization of SWITCHYARD_GRPC_AUTH on every call."""
+    ca = os.environ.get("SWITCHYARD_GRPC_CA")
+    if ca:
+        creds = grpc.ssl_channel_credentials(root_certificates=pathlib.Path(ca).read_bytes())
+        ch = grpc.secure_channel(addr, creds, options=options)
+    else:
+        ch = grpc.insecure_channel(addr, options=options)
+    auth = os.environ.get("SWITCHYARD_GRPC_AUTH")
+    if auth:
+        ch = grpc.intercept_channel(ch, _Metadata(auth))
+    return ch
+
+
 def status_view(err):
     return {"code": err.code().name, "details": err.details(),
             "metadata": {k: v for k, v in (err.trailing_metadata() or ())}}
 
 
 def cmd_publish(a):
-    stub = gw_grpc.GatewayStub(grpc.insecure_channel(a.addr))
+    stub = gw_grpc.GatewayStub(channel(a.addr))
     batch = a.batch or 0
     i = 0
     while i < a.count:
@@ -151,7 +186,7 @@ def cmd_publish(a):
 
 
 def cmd_publish_rich(a):
-    stub = gw_grpc.GatewayStub(grpc.insecure_channel(a.addr))
+    stub = gw_grpc.GatewayStub(channel(a.addr))
     event = rich()
     reply = stub.Publish(gw.PublishRequest(topic=a.topic, event=event), timeout=30)
     out({"accepted": list(reply.accepted), "sent": view(event)})
@@ -159,8 +194,8 @@ def cmd_publish_rich(a):
 
 def cmd_call(a):
     """One publish that is meant to fail (or not): prints the status it got."""
-    channel = grpc.insecure_channel(a.addr, options=[("grpc.max_send_message_length", 8 << 20)])
-    stub = gw_grpc.GatewayStub(channel)
+    ch = channel(a.addr, options=[("grpc.max_send_message_length", 8 << 20)])
+    stub = gw_grpc.GatewayStub(ch)
     event = simple(0, "call-")
     request = gw.PublishRequest(topic=a.topic, event=event)
     if a.case == "invalid":
@@ -183,7 +218,7 @@ def cmd_call(a):
 
 
 def cmd_subscribe(a):
-    stub = gw_grpc.GatewayStub(grpc.insecure_channel(a.addr))
+    stub = gw_grpc.GatewayStub(channel(a.addr))
     request = gw.SubscribeRequest(filter=a.filter, group=a.group or "")
     if a.since is not None:
         request.since = a.since
@@ -215,7 +250,7 @@ def stream_with_ready(stream, ready):
 
 def cmd_health(a):
     from grpc_health.v1 import health_pb2, health_pb2_grpc
-    stub = health_pb2_grpc.HealthStub(grpc.insecure_channel(a.addr))
+    stub = health_pb2_grpc.HealthStub(channel(a.addr))
     try:
         reply = stub.Check(health_pb2.HealthCheckRequest(service=a.service), timeout=10)
         out({"status": health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)})
@@ -225,7 +260,7 @@ def cmd_health(a):
 
 def cmd_watch(a):
     from grpc_health.v1 import health_pb2, health_pb2_grpc
-    stub = health_pb2_grpc.HealthStub(grpc.insecure_channel(a.addr))
+    stub = health_pb2_grpc.HealthStub(channel(a.addr))
     stream = stub.Watch(health_pb2.HealthCheckRequest(service=""), timeout=a.timeout)
     seen = 0
     try:
@@ -244,7 +279,7 @@ def cmd_watch(a):
 
 def cmd_reflect(a):
     from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-    stub = reflection_pb2_grpc.ServerReflectionStub(grpc.insecure_channel(a.addr))
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel(a.addr))
     replies = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10)
     for reply in replies:
         out({"services": sorted(s.name for s in reply.list_services_response.service)})
@@ -252,7 +287,7 @@ def cmd_reflect(a):
 
 
 def cmd_ce_publish(a):
-    stub = ces_grpc.CloudEventServiceStub(grpc.insecure_channel(a.addr))
+    stub = ces_grpc.CloudEventServiceStub(channel(a.addr))
     for i in range(a.count):
         event = simple(i, a.prefix)
         event.source = a.source
@@ -262,7 +297,7 @@ def cmd_ce_publish(a):
 
 
 def cmd_ce_subscribe(a):
-    stub = ces_grpc.CloudEventServiceStub(grpc.insecure_channel(a.addr))
+    stub = ces_grpc.CloudEventServiceStub(channel(a.addr))
     request = ces.SubscriptionRequest(source=a.source, cluster_name=a.cluster or "")
     stream = stub.Subscribe(request, timeout=a.timeout)
     seen = 0

@@ -17,6 +17,11 @@ pub fn grpc(args: &[&str]) -> Vec<serde_json::Value> {
     run_script(grpc_script(), args)
 }
 
+/// [`grpc`] with environment settings (`SWITCHYARD_GRPC_CA`, `SWITCHYARD_GRPC_AUTH`).
+pub fn grpc_with(env: &[(&str, &str)], args: &[&str]) -> Vec<serde_json::Value> {
+    run_script_with(grpc_script(), env, args)
+}
+
 fn nats_script() -> &'static str {
     concat!(env!("CARGO_MANIFEST_DIR"), "/interop/nats_client.py")
 }
@@ -45,9 +50,14 @@ pub fn nats(args: &[&str]) -> Vec<serde_json::Value> {
 }
 
 fn run_script(script: &str, args: &[&str]) -> Vec<serde_json::Value> {
+    run_script_with(script, &[], args)
+}
+
+fn run_script_with(script: &str, env: &[(&str, &str)], args: &[&str]) -> Vec<serde_json::Value> {
     let out = Command::new("python3")
         .arg(script)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("python3 runs");
     assert!(

@@ -263,3 +263,72 @@ routes:
     drop(gw);
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpc_over_tls_takes_api_keys_and_refuses_what_they_do_not_allow() {
+    use switchyard_e2e::python::grpc_with;
+    let dir = std::env::temp_dir().join(unique("switchyard-grpcs"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    certificate(&dir);
+    let key = "grpc-key-0123456789abcdef0123456789";
+    let hash = {
+        let out = Command::new("sh")
+            .args(["-c", &format!("printf %s {key} | sha256sum")])
+            .output()
+            .expect("sha256sum");
+        String::from_utf8_lossy(&out.stdout)[..64].to_owned()
+    };
+    let d = dir.display();
+    let yaml = format!(
+        r#"
+listen: {{ grpc: "127.0.0.1:0" }}
+grpc:
+  tls: {{ cert_file: "{d}/cert.pem", key_file: "{d}/key.pem" }}
+auth:
+  api_keys: [{{ name: sensor, sha256: "{hash}", publish: ["sensors/#"], subscribe: ["sensors/#"] }}]
+"#
+    );
+    let gw = Gateway::start_with(Some(&yaml));
+    let addr = gw.grpc_addr().to_string();
+    let ca = format!("{d}/ca.pem");
+    let auth = format!("ApiKey {key}");
+    let (tls, keyed) = (
+        ("SWITCHYARD_GRPC_CA", ca.as_str()),
+        ("SWITCHYARD_GRPC_AUTH", auth.as_str()),
+    );
+    let first = |env: &[(&str, &str)], args: &[&str]| {
+        grpc_with(env, args).into_iter().next().expect("one line")
+    };
+
+    let ok = first(&[tls, keyed], &["publish", &addr, "sensors/a", "1", "ok-"]);
+    assert_eq!(ok["accepted"][0], "ok-0", "{ok}");
+    let anonymous = first(&[tls], &["publish", &addr, "sensors/a", "1", "anon-"]);
+    assert_eq!(anonymous["code"], "UNAUTHENTICATED", "{anonymous}");
+    assert!(
+        anonymous["details"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("missing_credentials")
+    );
+    let outside = first(&[tls, keyed], &["publish", &addr, "other/a", "1", "out-"]);
+    assert_eq!(outside["code"], "PERMISSION_DENIED", "{outside}");
+    assert!(
+        outside["details"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("publish_denied")
+    );
+    let wide = first(&[tls, keyed], &["subscribe", &addr, "#", "1", "5"]);
+    assert_eq!(wide["code"], "PERMISSION_DENIED", "{wide}");
+    assert!(
+        wide["details"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("subscribe_denied")
+    );
+    // Plaintext to the TLS port: no call gets through.
+    let plain = first(&[keyed], &["publish", &addr, "sensors/a", "1", "plain-"]);
+    assert_eq!(plain["code"], "UNAVAILABLE", "{plain}");
+    drop(gw);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}

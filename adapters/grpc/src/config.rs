@@ -3,6 +3,8 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use switchyard_core::tls::ServerTlsConfig;
+
 /// `grpc:` applied to every connection of the gRPC listener.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -19,6 +21,9 @@ pub struct GrpcConfig {
     /// How long a PING may go unanswered before the connection is closed, in ms.
     /// Default 10 000.
     pub keepalive_timeout_ms: u64,
+    /// TLS on the gRPC listener (`cert_file`, `key_file`, `handshake_timeout_ms`).
+    /// Omitted: plaintext (h2c).
+    pub tls: Option<ServerTlsConfig>,
 }
 
 impl Default for GrpcConfig {
@@ -28,14 +33,38 @@ impl Default for GrpcConfig {
             max_concurrent_streams: 256,
             keepalive_interval_ms: 30_000,
             keepalive_timeout_ms: 10_000,
+            tls: None,
         }
     }
 }
 
 impl GrpcConfig {
+    /// tonic's TLS config, the files read; the error names the key.
+    pub fn tls_config(&self) -> Result<Option<tonic::transport::ServerTlsConfig>, String> {
+        let Some(tls) = &self.tls else {
+            return Ok(None);
+        };
+        let read = |key: &str, file: &std::path::Path| {
+            std::fs::read(file).map_err(|e| format!("grpc.tls.{key}: {}: {e}", file.display()))
+        };
+        let cert = read("cert_file", &tls.cert_file)?;
+        let key = read("key_file", &tls.key_file)?;
+        let identity = tonic::transport::Identity::from_pem(cert, key);
+        Ok(Some(
+            tonic::transport::ServerTlsConfig::new()
+                .identity(identity)
+                .timeout(std::time::Duration::from_millis(
+                    tls.handshake_timeout_ms.max(1),
+                )),
+        ))
+    }
+
     /// Every error, each naming its key under `grpc`.
     pub fn validate(&self) -> Vec<String> {
         let mut errors = Vec::new();
+        if let Err(e) = self.tls_config() {
+            errors.push(e);
+        }
         if self.max_message_bytes < 1024 {
             errors.push("grpc.max_message_bytes: must be at least 1024".to_owned());
         }

@@ -41,6 +41,8 @@ pub struct GrpcInbound {
     pub connections: TaskTracker,
     /// `None`: open.
     pub auth: Authenticator,
+    /// TLS, when `grpc.tls` is set.
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 impl Inbound for GrpcInbound {
@@ -64,7 +66,7 @@ impl Inbound for GrpcInbound {
         ));
         let server = serve(
             shared,
-            self.listener,
+            (self.listener, self.tls),
             &self.config,
             health_service,
             ctx.shutdown.clone(),
@@ -80,7 +82,7 @@ impl Inbound for GrpcInbound {
 /// The tonic server until `accepting` is cancelled and its last connection closed.
 fn serve(
     shared: Shared,
-    listener: TcpListener,
+    (listener, tls): (TcpListener, Option<tonic::transport::ServerTlsConfig>),
     config: &GrpcConfig,
     health: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
@@ -101,7 +103,17 @@ fn serve(
     let reflection = reflection()
         .build_v1()
         .and_then(|v1| Ok((v1, reflection().build_v1alpha()?)));
-    let router = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = match builder.tls_config(tls) {
+            Ok(builder) => builder,
+            Err(error) => {
+                tracing::error!(%error, "gRPC TLS set-up failed; the listener does not serve");
+                return futures_util::future::Either::Left(std::future::ready(()));
+            }
+        };
+    }
+    let router = builder
         .max_concurrent_streams(config.max_concurrent_streams)
         .http2_keepalive_interval(Some(Duration::from_millis(config.keepalive_interval_ms)))
         .http2_keepalive_timeout(Some(Duration::from_millis(config.keepalive_timeout_ms)))
@@ -117,12 +129,12 @@ fn serve(
         }
     };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    async move {
+    futures_util::future::Either::Right(async move {
         if let Err(error) = router
             .serve_with_incoming_shutdown(incoming, accepting.cancelled_owned())
             .await
         {
             tracing::error!(%error, "gRPC server failed");
         }
-    }
+    })
 }

@@ -3,33 +3,16 @@
 //! timeout, so a client that opens TLS and sends nothing holds only its own slot, and only
 //! for that long; a plaintext request to the TLS port fails its handshake and is closed.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use schemars::JsonSchema;
-use serde::Deserialize;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 
-/// `http.tls:`
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    /// The certificate chain (PEM), leaf first.
-    pub cert_file: PathBuf,
-    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1).
-    pub key_file: PathBuf,
-    /// Time a client has to complete the handshake, in ms. Default 10 000.
-    #[serde(default = "default_handshake_timeout")]
-    pub handshake_timeout_ms: u64,
-}
-
-fn default_handshake_timeout() -> u64 {
-    10_000
-}
+/// `http.tls:` (the same keys as every listener's).
+pub use switchyard_core::tls::ServerTlsConfig as TlsConfig;
 
 /// A listener's TLS: the acceptor and its handshake bound.
 #[derive(Clone)]

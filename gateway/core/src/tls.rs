@@ -6,9 +6,29 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use schemars::JsonSchema;
+use serde::Deserialize;
+
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore, crypto::aws_lc_rs};
+
+/// `tls:` of a listener (`http.tls`, `grpc.tls`): its certificate and key.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsConfig {
+    /// The certificate chain (PEM), leaf first.
+    pub cert_file: PathBuf,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+    /// Time a client has to complete the handshake, in ms. Default 10 000.
+    #[serde(default = "default_handshake_timeout")]
+    pub handshake_timeout_ms: u64,
+}
+
+fn default_handshake_timeout() -> u64 {
+    10_000
+}
 
 /// Where a client's trust and identity come from (the config's `tls_*_file` keys).
 #[derive(Debug, Clone, Copy, Default)]

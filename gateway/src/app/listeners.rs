@@ -182,6 +182,7 @@ pub(super) fn start_grpc(
         connections: running.streams.connections.clone(),
         auth: super::authenticator(config)
             .map_err(|e| anyhow::anyhow!("auth: {}", e.join("; ")))?,
+        tls: config.grpc.tls_config().map_err(|e| anyhow::anyhow!(e))?,
     };
     let stop = run_inbound(running, GRPC_INBOUND, Box::new(inbound));
     Ok(Listener {
