@@ -73,6 +73,11 @@ impl Verifier {
         })
     }
 
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    pub fn leeway_s(&self) -> u64 {
+        self.leeway_s
+    }
+
     /// The token's claims, once its signature and registered claims check out. The claims
     /// must hold a `sub`.
     pub fn verify(&self, token: &str) -> Result<Map<String, Value>, Denial> {

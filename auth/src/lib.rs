@@ -5,6 +5,7 @@
 //! [`Authenticate`] contract, so no adapter depends on this crate.
 
 pub mod api_key;
+mod cache;
 pub mod config;
 pub mod grant;
 pub mod jwt;
@@ -27,6 +28,7 @@ pub struct Auth {
     api_keys: ApiKeys,
     sources: TokenSources,
     anonymous: Option<Arc<Principal>>,
+    tokens: cache::TokenCache,
 }
 
 impl Auth {
@@ -64,19 +66,23 @@ impl Auth {
             api_keys,
             sources,
             anonymous,
+            tokens: cache::TokenCache::default(),
         })
     }
 
-    fn by_token(&self, token: &str) -> Result<Principal, Denial> {
+    fn by_token(&self, token: &str) -> Result<Arc<Principal>, Denial> {
         let Some(verifier) = &self.jwt else {
             return Err(Denial::new("invalid_token", "tokens are not accepted here"));
         };
+        if let Some(known) = self.tokens.get(token) {
+            return Ok(known);
+        }
         let claims = verifier.verify(token)?;
         let id = claims
             .get("sub")
             .and_then(|s| s.as_str())
             .unwrap_or_default();
-        let names = &self
+        let names = self
             .config
             .jwt
             .as_ref()
@@ -84,7 +90,15 @@ impl Auth {
             .unwrap_or_default();
         let publish = grant::claim(claims.get(&names.publish));
         let subscribe = grant::claim(claims.get(&names.subscribe));
-        Ok(self.principal(id, "jwt", publish, subscribe))
+        let principal = Arc::new(self.principal(id, "jwt", publish, subscribe));
+        // `exp` is required, so verified claims have it.
+        let exp = claims
+            .get("exp")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        self.tokens
+            .insert(token, principal.clone(), exp + verifier.leeway_s());
+        Ok(principal)
     }
 
     fn by_api_key(&self, presented: &str) -> Result<Principal, Denial> {
@@ -118,7 +132,7 @@ impl Auth {
 impl Authenticate for Auth {
     fn authenticate(&self, credentials: Credentials<'_>) -> Result<Arc<Principal>, Denial> {
         let found = match (credentials.bearer, credentials.api_key) {
-            (Some(token), _) => self.by_token(token).map(Arc::new),
+            (Some(token), _) => self.by_token(token),
             (None, Some(key)) => self.by_api_key(key).map(Arc::new),
             (None, None) => self.anonymous.clone().ok_or_else(|| {
                 Denial::new("missing_credentials", "a token or an API key is required")

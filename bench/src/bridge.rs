@@ -20,6 +20,7 @@
 //! Names (exchange, queue, MQTT topics and client ids) are unique per run; the exchange and
 //! the queue are deleted at the end (and expire by themselves if the run dies).
 
+mod auth;
 mod gateway_config;
 mod http_load;
 mod latency;
@@ -40,6 +41,7 @@ use anyhow::Result;
 use crate::gateway::Launch;
 use rabbit::Topology;
 
+pub use auth::run as run_auth;
 pub use latency_result::{LatencyResult, Path, PathResult, Split};
 pub use nats::run as run_nats;
 pub use path_run::Schedule;

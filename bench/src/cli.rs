@@ -30,6 +30,8 @@ pub enum Command {
     Codec,
     /// HTTP → AMQP with confirms vs bare lapin; MQTT → gateway → AMQP latency vs direct paths.
     Bridge,
+    /// Publishes with JWT verification (HS256, RS256) against none, each on a fresh gateway.
+    Auth,
     /// HTTP → NATS JetStream (200 after the PubAck) vs a bare async-nats publisher.
     Nats,
     /// gRPC: Publish → hub → N Subscribe streams vs N SSE subscribers (deliveries per gateway

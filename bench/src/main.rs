@@ -99,6 +99,10 @@ fn run(cli: &Cli) -> Result<bool> {
         .context("cannot build the tokio runtime")?;
     let mut report = Report::default();
     let (fanout, idle, codec, bridge) = selection(&cli.command);
+    if let (Command::Auth, Some(launch)) = (&cli.command, &launch) {
+        runtime.block_on(suite::run_auth(launch, o))?;
+        return Ok(true);
+    }
     if let (Command::Nats, Some(launch)) = (&cli.command, &launch) {
         runtime.block_on(suite::run_nats(launch, o))?;
         return Ok(true);
@@ -134,7 +138,9 @@ fn selection(command: &Command) -> (bool, bool, bool, bool) {
         Command::Idle => (false, true, false, false),
         Command::Codec => (false, false, true, false),
         Command::Bridge => (false, false, false, true),
-        Command::Nats | Command::Grpc | Command::GrpcEcho => (false, false, false, false),
+        Command::Auth | Command::Nats | Command::Grpc | Command::GrpcEcho => {
+            (false, false, false, false)
+        }
     }
 }
 

@@ -183,6 +183,10 @@ async fn bounded<T>(
 }
 
 /// HTTP → NATS JetStream against a bare async-nats publisher (prints its own table).
+pub async fn run_auth(launch: &Launch, o: &Options) -> anyhow::Result<()> {
+    bridge::run_auth(launch, &bridge_settings(o)).await
+}
+
 pub async fn run_nats(launch: &Launch, o: &Options) -> anyhow::Result<()> {
     let settings = bridge_settings(o);
     bridge::run_nats(launch, &settings, &o.nats_url).await

@@ -22,7 +22,7 @@ const POST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const TOPIC: &str = "t";
 
 /// The load's shape.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Load {
     pub server: SocketAddr,
     pub connections: usize,
@@ -32,13 +32,15 @@ pub struct Load {
     pub from: Instant,
     /// ...until here, when no new request is started.
     pub until: Instant,
+    /// Sent as `Authorization` on every request, when set.
+    pub authorization: Option<std::sync::Arc<str>>,
 }
 
 /// Runs the load and merges the connections' figures.
 pub async fn run(load: Load) -> Result<LoadStats> {
     let mut tasks = JoinSet::new();
     for index in 0..load.connections {
-        tasks.spawn(connection(load, index));
+        tasks.spawn(connection(load.clone(), index));
     }
     let mut total = LoadStats::new()?;
     while let Some(joined) = tasks.join_next().await {
@@ -54,13 +56,18 @@ pub async fn run(load: Load) -> Result<LoadStats> {
 
 async fn connection(load: Load, index: usize) -> Result<LoadStats> {
     let mut stats = LoadStats::new()?;
-    if let Err(e) = post_loop(load, index, &mut stats).await {
+    if let Err(e) = post_loop(&load, index, &mut stats).await {
         stats.errors.push(format!("connection {index}: {e:#}"));
     }
     Ok(stats)
 }
 
-async fn post_loop(load: Load, index: usize, stats: &mut LoadStats) -> Result<()> {
+async fn post_loop(load: &Load, index: usize, stats: &mut LoadStats) -> Result<()> {
+    let authorization = load
+        .authorization
+        .as_deref()
+        .map(|value| format!("Authorization: {value}\r\n"))
+        .unwrap_or_default();
     let mut socket = tokio::time::timeout(POST_TIMEOUT, TcpStream::connect(load.server))
         .await
         .context("connect timed out")?
@@ -81,7 +88,7 @@ async fn post_loop(load: Load, index: usize, stats: &mut LoadStats) -> Result<()
         request.clear();
         request.extend_from_slice(
             format!(
-                "POST /topics/{TOPIC} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/cloudevents+json\r\nContent-Length: {}\r\n\r\n",
+                "POST /topics/{TOPIC} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/cloudevents+json\r\n{authorization}Content-Length: {}\r\n\r\n",
                 load.server,
                 body.len()
             )

@@ -108,6 +108,7 @@ async fn gateway(launch: &Launch, s: &Settings, url: &str, stream: &str) -> Resu
         clock: Clock::new(),
         from,
         until,
+        authorization: None,
     };
     let pids = Pids::find(Some(gw.pid()));
     let (stats, cpu) = tokio::join!(

@@ -172,6 +172,7 @@ async fn gateway_phase(s: &Settings, gw: &mut Gateway, pids: &Pids) -> Result<Th
         clock: Clock::new(),
         from,
         until,
+        authorization: None,
     };
     let mut task = tokio::spawn(http_load::run(load));
     let (cpu, internal) = measure_window(pids, gw, from, until, Some("http")).await?;
