@@ -99,18 +99,11 @@ fn run(cli: &Cli) -> Result<bool> {
         .context("cannot build the tokio runtime")?;
     let mut report = Report::default();
     let (fanout, idle, codec, bridge) = selection(&cli.command);
-    if let (Command::Auth, Some(launch)) = (&cli.command, &launch) {
-        runtime.block_on(suite::run_auth(launch, o))?;
-        return Ok(true);
-    }
-    if let (Command::Nats, Some(launch)) = (&cli.command, &launch) {
-        runtime.block_on(suite::run_nats(launch, o))?;
-        return Ok(true);
-    }
-    if let (Command::Grpc, Some(launch)) = (&cli.command, &launch) {
-        let ok = runtime.block_on(suite::run_grpc(launch, o));
+    if let Some(launch) = &launch
+        && let Some(outcome) = run_alone(&cli.command, launch, o, &runtime)
+    {
         runtime.shutdown_timeout(Duration::from_secs(2));
-        return Ok(ok);
+        return outcome;
     }
     if let (true, Some(launch)) = (fanout, &launch) {
         runtime.block_on(suite::run_fanout(launch, o, &mut report));
@@ -128,6 +121,22 @@ fn run(cli: &Cli) -> Result<bool> {
     notes::add_notes(&mut report);
     report::print_summary(&env, &report);
     Ok(all_ran(&report))
+}
+
+/// The commands that run by themselves, outside the summary report: their outcome, or `None`
+/// for the others.
+fn run_alone(
+    command: &Command,
+    launch: &Launch,
+    o: &cli::Options,
+    runtime: &tokio::runtime::Runtime,
+) -> Option<Result<bool>> {
+    Some(match command {
+        Command::Auth => runtime.block_on(suite::run_auth(launch, o)).map(|()| true),
+        Command::Nats => runtime.block_on(suite::run_nats(launch, o)).map(|()| true),
+        Command::Grpc => Ok(runtime.block_on(suite::run_grpc(launch, o))),
+        _ => return None,
+    })
 }
 
 /// Which of fan-out, idle, codec and bridge a command runs (the others run by themselves).

@@ -42,7 +42,8 @@ pub const GRPC_INBOUND: &str = "grpc";
 /// The sink name of the built-in hub.
 pub const HUB_SINK: &str = "hub";
 
-/// Every error in `config` that can be found without I/O, each naming its key.
+/// Every error in `config` that can be found without a network connection (key and
+/// certificate files are read), each naming its key.
 pub fn check(config: &Config) -> Result<(), ConfigErrors> {
     let mut errors = hub::check(config);
     if let Err(found) = authenticator(config) {
