@@ -77,6 +77,7 @@ mod tests {
             method: "jwt",
             publish: vec![],
             subscribe: vec![],
+            rate: None,
         })
     }
 

@@ -27,6 +27,19 @@ pub struct AuthConfig {
     pub cors: Option<CorsConfig>,
     /// Origins a WebSocket upgrade may come from; another `Origin` gets 403. Omitted: any.
     pub websocket_origins: Option<Vec<String>>,
+    /// Publishes each principal may make (all anonymous callers share one bucket): beyond
+    /// it, 429 with Retry-After, WebSocket close 1013, gRPC RESOURCE_EXHAUSTED. Omitted: none.
+    pub rate_limit: Option<RateLimitConfig>,
+}
+
+/// `auth.rate_limit:` a token bucket per principal.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Publishes a second, on average.
+    pub publish_per_s: f64,
+    /// Publishes at once after a pause. Default: one second's worth (at least 1).
+    pub burst: Option<u32>,
 }
 
 /// Topic patterns (MQTT wildcards; `{sub}` is the principal's own id).

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use switchyard_core::auth::{Authenticate, Credentials, Denial, TokenSources};
 use switchyard_core::principal::Principal;
+use switchyard_core::rate::RateLimits;
 
 pub use config::AuthConfig;
 
@@ -29,6 +30,7 @@ pub struct Auth {
     sources: TokenSources,
     anonymous: Option<Arc<Principal>>,
     tokens: cache::TokenCache,
+    rates: Option<RateLimits>,
 }
 
 impl Auth {
@@ -44,9 +46,18 @@ impl Auth {
             .map_err(|e| errors.extend(e))
             .unwrap_or_default();
         errors.extend(check_patterns(config));
+        if let Some(r) = &config.rate_limit
+            && !(r.publish_per_s.is_finite() && r.publish_per_s > 0.0)
+        {
+            errors.push("auth.rate_limit.publish_per_s: must be a number above 0".into());
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
+        let rates = config.rate_limit.as_ref().map(|r| {
+            let burst = r.burst.unwrap_or(r.publish_per_s.ceil() as u32);
+            RateLimits::new(r.publish_per_s, burst)
+        });
         let anon = &config.anonymous;
         let anonymous = (!anon.publish.is_empty() || !anon.subscribe.is_empty()).then(|| {
             Arc::new(Principal {
@@ -54,6 +65,7 @@ impl Auth {
                 method: "anonymous",
                 publish: grant::patterns("anonymous", anon.publish.iter().map(String::as_str)),
                 subscribe: grant::patterns("anonymous", anon.subscribe.iter().map(String::as_str)),
+                rate: rates.as_ref().map(|r| r.bucket("anonymous")),
             })
         });
         let sources = TokenSources {
@@ -67,6 +79,7 @@ impl Auth {
             sources,
             anonymous,
             tokens: cache::TokenCache::default(),
+            rates,
         })
     }
 
@@ -125,6 +138,7 @@ impl Auth {
             method,
             publish: grant::patterns(id, publish),
             subscribe: grant::patterns(id, subscribe),
+            rate: self.rates.as_ref().map(|r| r.bucket(id)),
         }
     }
 }

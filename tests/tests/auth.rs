@@ -581,3 +581,29 @@ async fn without_an_auth_section_everything_is_open() {
     let res = preflight(&gw, APP).await;
     assert_eq!(res.header(ALLOW_ORIGIN), None, "no CORS without auth.cors");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_principal_over_its_publish_rate_gets_429_and_others_are_not_slowed() {
+    let keys = Keys::generate();
+    // One publish per 100 s after a burst of 2: the third publish is over, however slow the
+    // machine.
+    let yaml = config(&keys) + "  rate_limit: { publish_per_s: 0.01, burst: 2 }\n";
+    let gw = Gateway::start_args(&yaml, &[]);
+    let ingest = As::header(&gw, "x-api-key", keys.field("api_key"));
+    assert_ok(&ingest.publish("sensors/r/1", "r-0").await);
+    assert_ok(&ingest.publish("sensors/r/1", "r-1").await);
+    let res = ingest.publish("sensors/r/1", "r-2").await;
+    assert_eq!(res.status, 429, "{}", res.text());
+    assert_eq!(res.json()["reason"], "rate_limited");
+    let after: u64 = res
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!(after >= 1, "{after}");
+    // Another principal has a bucket of its own.
+    let anonymous = As::anonymous(&gw);
+    assert_ok(&anonymous.publish("public/r", "a-0").await);
+    assert_ok(&anonymous.publish("public/r", "a-1").await);
+    denied_total(&gw, "rate_limited", 1).await;
+}

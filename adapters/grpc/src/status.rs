@@ -41,6 +41,10 @@ pub fn from_delivery(err: &BoxError) -> Status {
         Some(DeliveryError::Forbidden {
             anonymous: true, ..
         }) => Status::unauthenticated(format!("missing_credentials: {message}")),
+        Some(DeliveryError::RateLimited { retry_after, .. }) => {
+            let status = Status::resource_exhausted(format!("rate_limited: {message}"));
+            with_retry_after(status, *retry_after)
+        }
         Some(DeliveryError::Forbidden { .. }) => {
             Status::permission_denied(format!("publish_denied: {message}"))
         }
@@ -63,7 +67,11 @@ pub fn from_delivery(err: &BoxError) -> Status {
 
 /// UNAVAILABLE with metadata `retry-after` in whole seconds (at least 1).
 pub fn unavailable(message: impl Into<String>, after: Duration) -> Status {
-    let mut status = Status::unavailable(message);
+    with_retry_after(Status::unavailable(message), after)
+}
+
+/// `status` with metadata `retry-after` in whole seconds (at least 1).
+fn with_retry_after(mut status: Status, after: Duration) -> Status {
     status
         .metadata_mut()
         .insert(RETRY_AFTER, MetadataValue::from(after.as_secs().max(1)));

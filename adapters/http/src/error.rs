@@ -96,6 +96,12 @@ impl ApiError {
             Some(DeliveryError::NoRoute { .. }) => {
                 Self::new(StatusCode::NOT_FOUND, "no_route", message)
             }
+            Some(DeliveryError::RateLimited { retry_after, .. }) => {
+                let mut api = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+                    .retry_after(*retry_after);
+                api.reason = Some("rate_limited");
+                api
+            }
             Some(DeliveryError::Overloaded) => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
                     .retry_after(Duration::from_secs(1))

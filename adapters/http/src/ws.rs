@@ -352,7 +352,10 @@ fn close_for_delivery(err: &BoxError) -> (u16, String) {
             return (close_code::POLICY, short(format!("{reason}: {err}")));
         }
         Some(
-            DeliveryError::Overloaded | DeliveryError::Unavailable { .. } | DeliveryError::Hub(_),
+            DeliveryError::Overloaded
+            | DeliveryError::Unavailable { .. }
+            | DeliveryError::Hub(_)
+            | DeliveryError::RateLimited { .. },
         ) => close_code::AGAIN,
         Some(DeliveryError::ShuttingDown) => close_code::AWAY,
         Some(

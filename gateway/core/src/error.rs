@@ -49,6 +49,13 @@ pub enum DeliveryError {
         /// Published without credentials: the answer asks for them (401, not 403).
         anonymous: bool,
     },
+    /// The publisher is over its rate limit: retry after the given delay (429, close 1013,
+    /// RESOURCE_EXHAUSTED).
+    #[error("`{principal}` is over its publish rate limit")]
+    RateLimited {
+        principal: String,
+        retry_after: Duration,
+    },
     /// The gateway is shutting down and accepts no new work.
     #[error("shutting down")]
     ShuttingDown,

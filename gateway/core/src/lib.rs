@@ -14,6 +14,7 @@ pub mod inbound;
 pub mod outbound;
 pub mod pipeline;
 pub mod principal;
+pub mod rate;
 pub mod retry;
 pub mod secret;
 pub mod settle;

@@ -44,6 +44,7 @@ pub fn count_attempt(name: &str, result: Result<(), Option<&DeliveryError>>) {
         Err(Some(
             DeliveryError::Unavailable { .. }
             | DeliveryError::Overloaded
+            | DeliveryError::RateLimited { .. }
             | DeliveryError::Hub(_)
             | DeliveryError::ShuttingDown,
         )) => "unavailable",

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::rate::Bucket;
 use crate::topic::TopicFilter;
 
 /// An authenticated (or anonymous) party and its permissions.
@@ -17,6 +18,8 @@ pub struct Principal {
     pub publish: Vec<TopicFilter>,
     /// Filters it may subscribe with: a filter contained in one of these.
     pub subscribe: Vec<TopicFilter>,
+    /// Its publish rate limit (`auth.rate_limit`), shared by all its connections.
+    pub rate: Option<Arc<Bucket>>,
 }
 
 impl Principal {

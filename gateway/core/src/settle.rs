@@ -51,7 +51,9 @@ pub fn settle(result: &Result<Delivered, BoxError>) -> Settlement {
             after: retry_after.unwrap_or(Duration::from_secs(1)),
             reason,
         },
-        Some(DeliveryError::Overloaded | DeliveryError::Hub(_)) => Settlement::Retry {
+        Some(
+            DeliveryError::Overloaded | DeliveryError::Hub(_) | DeliveryError::RateLimited { .. },
+        ) => Settlement::Retry {
             after: Duration::from_millis(200),
             reason,
         },

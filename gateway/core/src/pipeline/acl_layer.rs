@@ -1,5 +1,5 @@
-//! The publish check: an event whose principal may not publish to its origin topic is refused
-//! before it is routed. One place for every listener (HTTP, WebSocket frames, gRPC); broker
+//! The publish check: an event whose principal may not publish to its origin topic, or is
+//! over its publish rate, is refused before it is routed. One place for every listener (HTTP, WebSocket frames, gRPC); broker
 //! inbounds carry no principal and are trusted by configuration.
 
 use std::task::{Context, Poll};
@@ -56,6 +56,18 @@ where
                 principal: principal.id.to_string(),
                 topic: event.origin.topic.to_string(),
                 anonymous,
+            };
+            return Box::pin(async move { Err(Box::new(refused) as BoxError) });
+        }
+        if let Some(principal) = &event.origin.principal
+            && let Some(bucket) = &principal.rate
+            && let Err(retry_after) = bucket.take()
+        {
+            metrics::counter!("switchyard_auth_denied_total", "reason" => "rate_limited")
+                .increment(1);
+            let refused = DeliveryError::RateLimited {
+                principal: principal.id.to_string(),
+                retry_after,
             };
             return Box::pin(async move { Err(Box::new(refused) as BoxError) });
         }

@@ -74,6 +74,7 @@ pub(crate) fn outcome_of(err: &(dyn std::error::Error + 'static)) -> &'static st
         Some(DeliveryError::TooLarge { .. }) => "too_large",
         Some(DeliveryError::Hub(_)) => "hub_full",
         Some(DeliveryError::Forbidden { .. }) => "forbidden",
+        Some(DeliveryError::RateLimited { .. }) => "rate_limited",
         Some(DeliveryError::ShuttingDown) => "shutting_down",
         None => "failed",
     }
