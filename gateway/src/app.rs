@@ -95,7 +95,7 @@ pub fn read(path: Option<&Path>) -> Result<Config, ConfigErrors> {
     }
 }
 
-/// The listeners' authenticator: `None` without an `auth:` section (open).
+/// The listeners' authenticator (its keys loaded): `None` without an `auth:` section (open).
 fn authenticator(config: &Config) -> Result<Authenticator, Vec<String>> {
     let Some(auth) = &config.auth else {
         return Ok(None);
@@ -131,6 +131,9 @@ struct Running {
     grpc: Option<Listener>,
     /// `/healthz`, `/readyz`, `/metrics`, for whichever listener serves them.
     admin_routes: axum::Router,
+    /// The listeners' authenticator, one for all of them: a principal's token cache and rate
+    /// bucket are the same whichever listener it comes through.
+    auth: Authenticator,
     /// Cancelled first: the listeners stop accepting and the broker inbounds stop taking
     /// messages. Open connections stay, so a publish racing the signal gets an answer. Each
     /// listener and inbound runs on a child token of its own, which a reload cancels alone.
@@ -199,6 +202,7 @@ fn start(
     let router = Router::new(table);
     let background = router.background_deliveries();
     let pipeline: Pipeline = pipeline::build(router.clone(), &limits, &gate);
+    let auth = authenticator(&config).map_err(|e| anyhow::anyhow!("auth:\n{}", ConfigErrors(e)))?;
     let mut running = Running {
         config,
         hub,
@@ -212,6 +216,7 @@ fn start(
         admin: None,
         grpc: None,
         admin_routes,
+        auth,
         stop_accepting: CancellationToken::new(),
         gate,
         background,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
-use switchyard_core::auth::{Credentials, Denial};
+use switchyard_core::auth::{Denial, credentials};
 use switchyard_core::principal::Principal;
 
 use crate::shared::Shared;
@@ -21,27 +21,8 @@ pub(crate) fn principal(
         return Ok(None);
     };
     let text = |name: &str| metadata.get(name).and_then(|v| v.to_str().ok());
-    let (mut bearer, mut api_key) = (None, text("x-api-key"));
-    if let Some(value) = text("authorization") {
-        match value.split_once(' ') {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
-                bearer = Some(rest.trim())
-            }
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("apikey") => {
-                api_key = Some(rest.trim())
-            }
-            _ => {
-                return Err(denied(
-                    &Denial::new(
-                        "invalid_token",
-                        "authorization takes `Bearer TOKEN` or `ApiKey KEY`",
-                    )
-                    .counted(),
-                ));
-            }
-        }
-    }
-    auth.authenticate(Credentials { bearer, api_key })
+    credentials(text("authorization"), text("x-api-key"))
+        .and_then(|found| auth.authenticate(found))
         .map(Some)
         .map_err(|d| denied(&d))
 }

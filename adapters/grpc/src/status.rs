@@ -38,15 +38,10 @@ pub fn from_delivery(err: &BoxError) -> Status {
     let message = err.to_string();
     match DeliveryError::find(err.as_ref()) {
         Some(DeliveryError::NoRoute { .. }) => Status::not_found(message),
-        Some(DeliveryError::Forbidden {
-            anonymous: true, ..
-        }) => Status::unauthenticated(format!("missing_credentials: {message}")),
+        Some(DeliveryError::Forbidden(denial)) => crate::caller::denied(denial),
         Some(DeliveryError::RateLimited { retry_after, .. }) => {
             let status = Status::resource_exhausted(format!("rate_limited: {message}"));
             with_retry_after(status, *retry_after)
-        }
-        Some(DeliveryError::Forbidden { .. }) => {
-            Status::permission_denied(format!("publish_denied: {message}"))
         }
         Some(DeliveryError::Rejected { .. }) => Status::failed_precondition(message),
         Some(DeliveryError::InvalidTopic { .. }) => Status::invalid_argument(message),

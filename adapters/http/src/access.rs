@@ -3,13 +3,14 @@
 //! EventSource and WebSocket cannot set headers) through the listener's authenticator, the
 //! WebSocket `Origin` allow-list, and CORS.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, HeaderValue, header, request::Parts};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
-use switchyard_core::auth::{Authenticator, Credentials, Denial, TokenSources};
+use switchyard_core::auth::{Authenticator, Credentials, Denial, TokenSources, credentials};
 use switchyard_core::principal::Principal;
 
 use crate::state::HttpState;
@@ -38,63 +39,53 @@ impl FromRequestParts<HttpState> for Caller {
         let Some(auth) = &state.access.auth else {
             return Ok(Self(Ok(None)));
         };
-        let found = credentials(&parts.headers, parts.uri.query(), auth.token_sources()).and_then(
-            |(bearer, api_key)| {
-                let credentials = Credentials {
-                    bearer: bearer.as_deref(),
-                    api_key: api_key.as_deref(),
-                };
-                auth.authenticate(credentials)
+        let found = presented(&parts.headers, parts.uri.query(), auth.token_sources()).and_then(
+            |(found, browser_token)| {
+                auth.authenticate(Credentials {
+                    bearer: found.bearer.or(browser_token.as_deref()),
+                    ..found
+                })
             },
         );
         Ok(Self(found.map(Some)))
     }
 }
 
-/// The bearer token and the API key the request presents.
-fn credentials(
-    headers: &HeaderMap,
-    query: Option<&str>,
+/// The credentials in the headers, and a browser's token (query parameter or cookie) when
+/// the headers carry none. Borrowed from the request where they can be: only a
+/// percent-encoded query value is decoded into a new string.
+fn presented<'r>(
+    headers: &'r HeaderMap,
+    query: Option<&'r str>,
     sources: &TokenSources,
-) -> Result<(Option<String>, Option<String>), Denial> {
-    let mut bearer = None;
-    let mut api_key = header_text(headers, "x-api-key")?;
-    if let Some(value) = header_text(headers, header::AUTHORIZATION.as_str())? {
-        match value.split_once(' ') {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
-                bearer = Some(rest.trim().to_owned())
-            }
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("apikey") => {
-                api_key = Some(rest.trim().to_owned())
-            }
-            _ => {
-                return Err(Denial::new(
-                    "invalid_token",
-                    "Authorization takes `Bearer TOKEN` or `ApiKey KEY`",
-                )
-                .counted());
-            }
-        }
+) -> Result<(Credentials<'r>, Option<Cow<'r, str>>), Denial> {
+    let found = credentials(
+        header_text(headers, header::AUTHORIZATION.as_str())?,
+        header_text(headers, "x-api-key")?,
+    )?;
+    if found.bearer.is_some() || found.api_key.is_some() {
+        return Ok((found, None));
     }
-    if bearer.is_none()
-        && let (Some(name), Some(query)) = (&sources.query_param, query)
-    {
-        bearer = form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == name.as_str())
-            .map(|(_, v)| v.into_owned());
-    }
-    if bearer.is_none()
-        && let Some(name) = &sources.cookie
-    {
-        bearer = cookie(headers, name);
-    }
-    Ok((bearer, api_key))
+    let from_query = sources
+        .query_param
+        .as_ref()
+        .zip(query)
+        .and_then(|(name, query)| {
+            form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == name.as_str())
+                .map(|(_, v)| v)
+        });
+    let token = from_query.or_else(|| {
+        let name = sources.cookie.as_ref()?;
+        cookie(headers, name).map(Cow::Borrowed)
+    });
+    Ok((found, token))
 }
 
-fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, Denial> {
+fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, Denial> {
     match headers.get(name) {
         None => Ok(None),
-        Some(v) => v.to_str().map(|s| Some(s.to_owned())).map_err(|_| {
+        Some(v) => v.to_str().map(Some).map_err(|_| {
             Denial::new("invalid_token", format!("{name} is not visible ASCII")).counted()
         }),
     }
@@ -102,7 +93,7 @@ fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, Denial
 
 /// The value of cookie `name`. By hand: a `Cookie` header is `a=1; b=2` (RFC 6265 §5.4), and
 /// reading one value needs no cookie jar.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -110,7 +101,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"').to_owned())
+        .map(|(_, v)| v.trim_matches('"'))
 }
 
 /// The request's query without the token parameter, for the subscription's own parser.

@@ -126,14 +126,7 @@ impl ApiError {
                 api.close_connection = true;
                 api
             }
-            Some(DeliveryError::Forbidden { anonymous, .. }) => {
-                let reason = if *anonymous {
-                    "missing_credentials"
-                } else {
-                    "publish_denied"
-                };
-                Self::denied(&Denial::new(reason, message))
-            }
+            Some(DeliveryError::Forbidden(denial)) => Self::denied(denial),
             None => Self::new(StatusCode::BAD_GATEWAY, "delivery_failed", message),
         }
     }

@@ -6,10 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::ServerConfig;
 
 /// `http.tls:` (the same keys as every listener's).
 pub use switchyard_core::tls::ServerTlsConfig as TlsConfig;
@@ -30,23 +27,11 @@ impl std::fmt::Debug for Tls {
 }
 
 impl Tls {
-    /// Loads the certificate and key; the error names the file and what is wrong with it.
+    /// Loads the certificate and key; the error names the key and what is wrong.
     pub fn load(config: &TlsConfig) -> Result<Self, String> {
-        let certs = CertificateDer::pem_file_iter(&config.cert_file)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| format!("http.tls.cert_file: {}: {e}", config.cert_file.display()))?;
-        if certs.is_empty() {
-            return Err(format!(
-                "http.tls.cert_file: {}: no certificate in it",
-                config.cert_file.display()
-            ));
-        }
-        let key = PrivateKeyDer::from_pem_file(&config.key_file)
-            .map_err(|e| format!("http.tls.key_file: {}: {e}", config.key_file.display()))?;
-        let mut server = ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .map_err(|e| format!("http.tls: the key does not fit the certificate: {e}"))?;
+        let mut server = config
+            .server_config()
+            .map_err(|e| format!("http.tls.{e}"))?;
         // HTTP/1.1 only, as on the plain listener.
         server.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {

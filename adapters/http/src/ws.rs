@@ -343,13 +343,8 @@ fn close_for_hub(reason: CloseReason) -> (u16, String) {
 
 fn close_for_delivery(err: &BoxError) -> (u16, String) {
     let code = match DeliveryError::find(err.as_ref()) {
-        Some(DeliveryError::Forbidden { anonymous, .. }) => {
-            let reason = if *anonymous {
-                "missing_credentials"
-            } else {
-                "publish_denied"
-            };
-            return (close_code::POLICY, short(format!("{reason}: {err}")));
+        Some(DeliveryError::Forbidden(denial)) => {
+            return (close_code::POLICY, short(denial.to_string()));
         }
         Some(
             DeliveryError::Overloaded
@@ -370,7 +365,7 @@ fn close_for_delivery(err: &BoxError) -> (u16, String) {
 }
 
 /// Close reasons must fit a control frame (123 bytes).
-fn short(mut text: String) -> String {
+pub(crate) fn short(mut text: String) -> String {
     if text.len() > 120 {
         let mut cut = 120;
         while !text.is_char_boundary(cut) {

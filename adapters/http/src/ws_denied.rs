@@ -11,14 +11,7 @@ use switchyard_core::auth::Denial;
 
 /// Accepts the upgrade only to close it with 1008 and `denial`.
 pub(crate) fn refuse(upgrade: WebSocketUpgrade, denial: &Denial) -> Response {
-    let mut reason = format!("{}: {}", denial.reason, denial.detail);
-    if reason.len() > 120 {
-        let mut cut = 120;
-        while !reason.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        reason.truncate(cut);
-    }
+    let reason = crate::ws::short(denial.to_string());
     upgrade.on_upgrade(move |mut socket| async move {
         let frame = CloseFrame {
             code: close_code::POLICY,

@@ -18,7 +18,6 @@ use super::gateway_config::{ConfigFile, start_gateway};
 use super::http_load::{self, Load};
 use super::window::{Pids, measure_window_plain};
 use crate::gateway::Launch;
-use crate::subscriber::Clock;
 
 const SECRET: &str = "bench-secret-0123456789abcdef0123456789";
 
@@ -139,13 +138,8 @@ async fn measure(launch: &Launch, s: &Settings, phase: &Phase) -> Result<(f64, f
     let from = Instant::now() + s.warmup;
     let until = from + s.window;
     let load = Load {
-        server: gw.addr(),
-        connections: s.confirm_window,
-        event_bytes: s.event_bytes,
-        clock: Clock::new(),
-        from,
-        until,
         authorization: phase.authorization.as_deref().map(Arc::from),
+        ..Load::new(gw.addr(), s, from, until)
     };
     let pids = Pids::find(Some(gw.pid()));
     let (stats, cpu) = tokio::join!(

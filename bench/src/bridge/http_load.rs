@@ -36,6 +36,22 @@ pub struct Load {
     pub authorization: Option<std::sync::Arc<str>>,
 }
 
+impl Load {
+    /// `s.confirm_window` connections of `s.event_bytes` events to `server`, counted in
+    /// `[from, until)`, without credentials.
+    pub fn new(server: SocketAddr, s: &super::Settings, from: Instant, until: Instant) -> Self {
+        Self {
+            server,
+            connections: s.confirm_window,
+            event_bytes: s.event_bytes,
+            clock: Clock::new(),
+            from,
+            until,
+            authorization: None,
+        }
+    }
+}
+
 /// Runs the load and merges the connections' figures.
 pub async fn run(load: Load) -> Result<LoadStats> {
     let mut tasks = JoinSet::new();

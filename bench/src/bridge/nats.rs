@@ -17,7 +17,6 @@ use super::http_load::{self, Load};
 use super::window::{Pids, measure_window_plain};
 use super::{Settings, record};
 use crate::gateway::Launch;
-use crate::subscriber::Clock;
 
 /// Runs both phases (bare first, then the gateway) and prints the comparison.
 pub async fn run(launch: &Launch, s: &Settings, url: &str) -> Result<()> {
@@ -101,15 +100,7 @@ async fn gateway(launch: &Launch, s: &Settings, url: &str, stream: &str) -> Resu
     }
     let from = Instant::now() + s.warmup;
     let until = from + s.window;
-    let load = Load {
-        server: gw.addr(),
-        connections: s.confirm_window,
-        event_bytes: s.event_bytes,
-        clock: Clock::new(),
-        from,
-        until,
-        authorization: None,
-    };
+    let load = Load::new(gw.addr(), s, from, until);
     let pids = Pids::find(Some(gw.pid()));
     let (stats, cpu) = tokio::join!(
         http_load::run(load),

@@ -13,7 +13,6 @@ use super::throughput_result::{Publisher, ThroughputPhase, ThroughputResult};
 use super::window::{CpuUse, Pids, measure_window};
 use super::{Settings, http_load, record};
 use crate::gateway::{Gateway, Launch};
-use crate::subscriber::Clock;
 
 pub async fn run(
     launch: &Launch,
@@ -165,15 +164,7 @@ async fn gateway_phase(s: &Settings, gw: &mut Gateway, pids: &Pids) -> Result<Th
     let start = Instant::now();
     let from = start + s.warmup;
     let until = from + s.window;
-    let load = http_load::Load {
-        server: gw.addr(),
-        connections: s.confirm_window,
-        event_bytes: s.event_bytes,
-        clock: Clock::new(),
-        from,
-        until,
-        authorization: None,
-    };
+    let load = http_load::Load::new(gw.addr(), s, from, until);
     let mut task = tokio::spawn(http_load::run(load));
     let (cpu, internal) = measure_window(pids, gw, from, until, Some("http")).await?;
     let stats = tokio::time::timeout(Duration::from_secs(20), &mut task)

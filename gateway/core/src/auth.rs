@@ -77,24 +77,38 @@ impl fmt::Display for Denial {
     }
 }
 
-/// A subscription check: `Ok` when the principal (if any) may subscribe with `filter`. An
-/// anonymous principal refused is told to authenticate (`missing_credentials`).
+/// A subscription check: `Ok` on an open listener (no principal) or when the principal may
+/// subscribe with `filter`.
 pub fn check_subscribe(
     principal: Option<&Principal>,
     filter: &crate::topic::TopicFilter,
 ) -> Result<(), Denial> {
-    match principal {
-        None => Ok(()),
-        Some(p) if p.may_subscribe(filter) => Ok(()),
-        Some(p) if p.method == "anonymous" => Err(Denial::new(
-            "missing_credentials",
-            format!("subscribing to `{filter}` needs credentials"),
-        )
-        .counted()),
-        Some(p) => Err(Denial::new(
-            "subscribe_denied",
-            format!("`{}` may not subscribe to `{filter}`", p.id),
-        )
-        .counted()),
+    principal.map_or(Ok(()), |p| p.check_subscribe(filter))
+}
+
+/// The credentials in an `Authorization` value (`Bearer TOKEN` or `ApiKey KEY`) and an
+/// `X-Api-Key` value, as HTTP headers and gRPC metadata carry them alike.
+pub fn credentials<'a>(
+    authorization: Option<&'a str>,
+    x_api_key: Option<&'a str>,
+) -> Result<Credentials<'a>, Denial> {
+    let mut found = Credentials {
+        bearer: None,
+        api_key: x_api_key,
+    };
+    if let Some(value) = authorization {
+        match value.split_once(' ') {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
+                found.bearer = Some(rest.trim());
+            }
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("apikey") => {
+                found.api_key = Some(rest.trim());
+            }
+            _ => {
+                let detail = "authorization takes `Bearer TOKEN` or `ApiKey KEY`";
+                return Err(Denial::new("invalid_token", detail).counted());
+            }
+        }
     }
+    Ok(found)
 }

@@ -41,14 +41,10 @@ pub enum DeliveryError {
     #[error(transparent)]
     Hub(#[from] crate::hub::HubError),
     /// The publisher may not publish to this topic (its principal's permissions): refused
-    /// for good, and for a publisher 403, close 1008, PERMISSION_DENIED.
-    #[error("`{principal}` may not publish to `{topic}`")]
-    Forbidden {
-        principal: String,
-        topic: String,
-        /// Published without credentials: the answer asks for them (401, not 403).
-        anonymous: bool,
-    },
+    /// for good; each listener answers the denial as it answers every refusal (401 or 403,
+    /// close 1008, UNAUTHENTICATED or PERMISSION_DENIED).
+    #[error("{0}")]
+    Forbidden(crate::auth::Denial),
     /// The publisher is over its rate limit: retry after the given delay (429, close 1013,
     /// RESOURCE_EXHAUSTED).
     #[error("`{principal}` is over its publish rate limit")]

@@ -38,7 +38,7 @@ pub fn count_attempt(name: &str, result: Result<(), Option<&DeliveryError>>) {
             | DeliveryError::InvalidTopic { .. }
             | DeliveryError::TooLarge { .. }
             | DeliveryError::NoRoute { .. }
-            | DeliveryError::Forbidden { .. },
+            | DeliveryError::Forbidden(_),
         )) => "rejected",
         Err(Some(DeliveryError::Timeout { .. })) => "timeout",
         Err(Some(

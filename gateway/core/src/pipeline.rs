@@ -1,7 +1,7 @@
 //! The pipeline every inbound calls: a `tower::Service<Event>` whose layers apply policy before
 //! the router hands the event to its sinks. Its response or error decides the source's ack.
 
-mod acl_layer;
+mod acl;
 mod drain_layer;
 mod metrics_layer;
 mod trace_layer;
@@ -14,7 +14,6 @@ use tower::{Service, ServiceBuilder, ServiceExt};
 
 use crate::error::{BoxError, DeliveryError};
 use crate::event::Event;
-pub use acl_layer::{Acl, AclLayer};
 pub use drain_layer::{Drain, DrainGate, DrainLayer};
 pub use metrics_layer::{Metrics, MetricsLayer};
 pub use trace_layer::{Trace, TraceLayer};
@@ -64,7 +63,7 @@ where
         .layer(DrainLayer::new(gate.clone()))
         // Before anything is counted in flight: a publish its principal may not make is
         // refused for good (403, close 1008, PERMISSION_DENIED).
-        .layer(AclLayer)
+        .filter(acl::check)
         // Name a shed event for what it is, so inbounds can answer 503 / stop acking.
         .map_err(name_overload)
         // Refuse at the limit instead of queueing: queued events would hold memory and the

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::auth::Denial;
 use crate::rate::Bucket;
 use crate::topic::TopicFilter;
 
@@ -22,6 +23,9 @@ pub struct Principal {
     pub rate: Option<Arc<Bucket>>,
 }
 
+/// The method of the principal callers without credentials share.
+pub const ANONYMOUS: &str = "anonymous";
+
 impl Principal {
     pub fn may_publish(&self, topic: &str) -> bool {
         self.publish.iter().any(|allowed| allowed.matches(topic))
@@ -31,6 +35,33 @@ impl Principal {
         self.subscribe
             .iter()
             .any(|allowed| allowed.contains(filter))
+    }
+
+    /// Publishing to `topic` allowed, or the (counted) denial.
+    pub fn check_publish(&self, topic: &str) -> Result<(), Denial> {
+        if self.may_publish(topic) {
+            return Ok(());
+        }
+        Err(self.refusal("publish_denied", format!("publish to `{topic}`")))
+    }
+
+    /// Subscribing with `filter` allowed, or the (counted) denial.
+    pub fn check_subscribe(&self, filter: &TopicFilter) -> Result<(), Denial> {
+        if self.may_subscribe(filter) {
+            return Ok(());
+        }
+        Err(self.refusal("subscribe_denied", format!("subscribe to `{filter}`")))
+    }
+
+    /// `reason` for a known principal; a caller without credentials is told to present some
+    /// (`missing_credentials`, 401), since credentials may well allow it.
+    fn refusal(&self, reason: &'static str, what: String) -> Denial {
+        let denial = if self.method == ANONYMOUS {
+            Denial::new("missing_credentials", format!("{what} needs credentials"))
+        } else {
+            Denial::new(reason, format!("`{}` may not {what}", self.id))
+        };
+        denial.counted()
     }
 }
 

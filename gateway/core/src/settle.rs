@@ -45,7 +45,7 @@ pub fn settle(result: &Result<Delivered, BoxError>) -> Settlement {
             | DeliveryError::Rejected { .. }
             | DeliveryError::InvalidTopic { .. }
             | DeliveryError::TooLarge { .. }
-            | DeliveryError::Forbidden { .. },
+            | DeliveryError::Forbidden(_),
         ) => Settlement::DeadLetter { reason },
         Some(DeliveryError::Unavailable { retry_after, .. }) => Settlement::Retry {
             after: retry_after.unwrap_or(Duration::from_secs(1)),

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::rustls::{ClientConfig, RootCertStore, crypto::aws_lc_rs};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig, crypto::aws_lc_rs};
 
 /// `tls:` of a listener (`http.tls`, `grpc.tls`): its certificate and key.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -28,6 +28,21 @@ pub struct ServerTlsConfig {
 
 fn default_handshake_timeout() -> u64 {
     10_000
+}
+
+impl ServerTlsConfig {
+    /// The rustls server config, its files read; errors start with the key at fault.
+    pub fn server_config(&self) -> Result<ServerConfig, String> {
+        let chain = certificates(&self.cert_file).map_err(|e| format!("cert_file: {e}"))?;
+        let key = PrivateKeyDer::from_pem_file(&self.key_file)
+            .map_err(|e| format!("key_file: {}: {e}", self.key_file.display()))?;
+        ServerConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("tls: {e}"))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| format!("key_file: does not fit cert_file: {e}"))
+    }
 }
 
 /// Where a client's trust and identity come from (the config's `tls_*_file` keys).

@@ -118,8 +118,7 @@ pub(super) fn start_http(
     });
     let auth = config.auth.as_ref();
     let access = Access {
-        auth: super::authenticator(config)
-            .map_err(|e| anyhow::anyhow!("auth: {}", e.join("; ")))?,
+        auth: running.auth.clone(),
         websocket_origins: auth.and_then(|a| a.websocket_origins.clone()),
         cors_origins: auth.and_then(|a| a.cors.as_ref().map(|c| c.origins.clone())),
     };
@@ -180,8 +179,7 @@ pub(super) fn start_grpc(
         readiness: running.readiness.clone(),
         streams_end: running.streams.shutdown.clone(),
         connections: running.streams.connections.clone(),
-        auth: super::authenticator(config)
-            .map_err(|e| anyhow::anyhow!("auth: {}", e.join("; ")))?,
+        auth: running.auth.clone(),
         tls: config.grpc.tls_config().map_err(|e| anyhow::anyhow!(e))?,
     };
     let stop = run_inbound(running, GRPC_INBOUND, Box::new(inbound));

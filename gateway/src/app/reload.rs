@@ -91,12 +91,18 @@ impl Running {
         let sockets = self
             .bind_changed(&new, &plan)
             .map_err(|e| vec![format!("{e:#}")])?;
+        let auth = match plan.auth {
+            true => super::authenticator(&new)?,
+            false => self.auth.clone(),
+        };
         if plan.log_level {
             log_level(&new.log.level).map_err(|e| vec![e])?;
         }
         // Nothing has changed so far; from here on the new config applies.
         self.swap_sinks_and_routes(&new, &plan).await?;
         self.swap_inbounds(&new, &plan).await?;
+        // The listeners the plan replaces take it (a changed `auth:` replaces them all).
+        self.auth = auth;
         self.swap_listeners(&new, &plan, sockets)
             .map_err(|e| vec![format!("{e:#}")])?;
         let mut changes = plan.describe();

@@ -73,7 +73,7 @@ pub(crate) fn outcome_of(err: &(dyn std::error::Error + 'static)) -> &'static st
         Some(DeliveryError::InvalidTopic { .. }) => "invalid_topic",
         Some(DeliveryError::TooLarge { .. }) => "too_large",
         Some(DeliveryError::Hub(_)) => "hub_full",
-        Some(DeliveryError::Forbidden { .. }) => "forbidden",
+        Some(DeliveryError::Forbidden(_)) => "forbidden",
         Some(DeliveryError::RateLimited { .. }) => "rate_limited",
         Some(DeliveryError::ShuttingDown) => "shutting_down",
         None => "failed",

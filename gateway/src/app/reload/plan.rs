@@ -16,6 +16,8 @@ pub(super) struct Plan {
     /// The separate admin listener.
     pub admin: bool,
     pub grpc: bool,
+    /// `auth:`: a new authenticator, for listeners that are all replaced.
+    pub auth: bool,
     pub log_level: bool,
 }
 
@@ -74,12 +76,17 @@ impl Plan {
         let (was, is) = (&old.listen, &new.listen);
         // Keys and permissions live in the listeners: a changed `auth:` replaces them.
         let auth = !o.same(n, "auth");
-        let http_settings = !o.same(n, "http") || auth;
+        let http_settings = !o.same(n, "http");
         Self {
-            http: was.http != is.http || was.admin.is_some() != is.admin.is_some() || http_settings,
+            http: was.http != is.http
+                || was.admin.is_some() != is.admin.is_some()
+                || http_settings
+                || auth,
+            // The admin listener takes the HTTP timeouts, and no credentials.
             admin: was.admin != is.admin || (is.admin.is_some() && http_settings),
             grpc: was.grpc != is.grpc || (is.grpc.is_some() && (!o.same(n, "grpc") || auth)),
             log_level: old.log.level != new.log.level,
+            auth,
             outbounds,
             inbounds,
         }
