@@ -607,3 +607,27 @@ async fn a_principal_over_its_publish_rate_gets_429_and_others_are_not_slowed() 
     assert_ok(&anonymous.publish("public/r", "a-1").await);
     denied_total(&gw, "rate_limited", 1).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_rate_bucket_serves_a_principal_on_every_listener() {
+    let keys = Keys::generate();
+    let yaml = format!(
+        "listen: {{ grpc: \"127.0.0.1:0\" }}\n{}  rate_limit: {{ publish_per_s: 0.01, burst: 2 }}\n",
+        config(&keys)
+    );
+    let gw = Gateway::start_args(&yaml, &[]);
+    let key = keys.field("api_key");
+    let ingest = As::header(&gw, "x-api-key", key);
+    assert_ok(&ingest.publish("sensors/r/1", "http-0").await);
+    let (addr, auth) = (gw.grpc_addr().to_string(), format!("ApiKey {key}"));
+    let over_grpc = tokio::task::spawn_blocking(move || {
+        let env = [("SWITCHYARD_GRPC_AUTH", auth.as_str())];
+        switchyard_e2e::python::grpc_with(&env, &["publish", &addr, "sensors/r/1", "1", "grpc-"])
+    })
+    .await
+    .expect("grpc client");
+    assert_eq!(over_grpc[0]["accepted"][0], "grpc-0", "{over_grpc:?}");
+    // The burst of 2 is spent across both listeners.
+    let res = ingest.publish("sensors/r/1", "http-1").await;
+    assert_eq!(res.status, 429, "{}", res.text());
+}
