@@ -26,6 +26,7 @@ use switchyard_core::health::Readiness;
 use switchyard_core::hub::Hub;
 use switchyard_core::pipeline::{self, DrainGate, Pipeline, PipelineLimits, Sink};
 use switchyard_http::inbound::Streams;
+use switchyard_http::rpc::Rpc;
 use switchyard_routes::{RouteTable, Router};
 
 use crate::admin;
@@ -60,7 +61,7 @@ pub fn check(config: &Config) -> Result<(), ConfigErrors> {
     let hub = Hub::new((&config.hub).into());
     let placeholders = sinks::placeholders(config, &hub, &mut errors);
     sinks::check_inbounds(config, &placeholders, &mut errors);
-    if let Err(es) = RouteTable::compile(&config.routes, &placeholders, &inbound_names(config)) {
+    if let Err(es) = routes(config, &placeholders) {
         errors.extend(es);
     }
     if errors.is_empty() {
@@ -102,6 +103,22 @@ fn authenticator(config: &Config) -> Result<Authenticator, Vec<String>> {
     };
     let auth = switchyard_auth::Auth::load(auth)?;
     Ok(Some(std::sync::Arc::new(auth)))
+}
+
+/// The route table over `sinks`, knowing which of them can answer a request.
+fn routes(config: &Config, sinks: &HashMap<String, Sink>) -> Result<RouteTable, Vec<String>> {
+    let table = RouteTable::compile(&config.routes, sinks, &inbound_names(config))?;
+    Ok(table.with_repliers(&outbounds::repliers(config)))
+}
+
+/// What is valid but likely not meant: routes `POST /rpc` reaches without exactly one
+/// reply-capable sink. Printed by `switchyard check`, logged at start.
+pub fn warnings(config: &Config) -> Vec<String> {
+    let hub = Hub::new((&config.hub).into());
+    let placeholders = sinks::placeholders(config, &hub, &mut Vec::new());
+    routes(config, &placeholders)
+        .map(|table| table.request_warnings(HTTP_INBOUND))
+        .unwrap_or_default()
 }
 
 fn inbound_names(config: &Config) -> Vec<String> {
@@ -147,6 +164,8 @@ struct Running {
     inbounds: TaskTracker,
     /// The HTTP family's connections and streams, ended last.
     streams: Streams,
+    /// Request-reply settings and the asynchronous replies, kept across listener restarts.
+    rpc: Rpc,
 }
 
 /// Builds the gateway from a checked `config`, serves until SIGTERM or SIGINT (reloading
@@ -193,8 +212,8 @@ fn start(
 ) -> anyhow::Result<Running> {
     let sinks = sinks::connect(&config, hub_sink, &readiness)
         .map_err(|e| anyhow::anyhow!("outbounds:\n{}", ConfigErrors(e)))?;
-    let table = RouteTable::compile(&config.routes, &sinks, &inbound_names(&config))
-        .map_err(|e| anyhow::anyhow!("routes:\n{}", ConfigErrors(e)))?;
+    let table =
+        routes(&config, &sinks).map_err(|e| anyhow::anyhow!("routes:\n{}", ConfigErrors(e)))?;
     let limits = PipelineLimits {
         max_in_flight: config.limits.max_in_flight,
     };
@@ -203,6 +222,7 @@ fn start(
     let background = router.background_deliveries();
     let pipeline: Pipeline = pipeline::build(router.clone(), &limits, &gate);
     let auth = authenticator(&config).map_err(|e| anyhow::anyhow!("auth:\n{}", ConfigErrors(e)))?;
+    let config_rpc = config.rpc.clone();
     let mut running = Running {
         config,
         hub,
@@ -222,6 +242,7 @@ fn start(
         background,
         inbounds: TaskTracker::new(),
         streams: Streams::default(),
+        rpc: Rpc::new(config_rpc),
     };
     let entries = running.config.inbounds.clone();
     for (name, entry) in &entries {

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use switchyard_amqp::{AmqpInboundConfig, AmqpOutboundConfig};
 use switchyard_auth::AuthConfig;
 use switchyard_core::hub::HubConfig;
+use switchyard_core::rpc::RpcConfig;
 use switchyard_grpc::{GrpcConfig, GrpcOutboundConfig};
 use switchyard_http::HttpConfig;
 use switchyard_http::webhook::WebhookConfig;
@@ -51,6 +52,9 @@ pub struct Config {
     /// Limits applied to every event.
     #[schemars(with = "Option<Limits>")]
     pub limits: Limits,
+    /// Request-reply: deadlines and the asynchronous replies' bounds.
+    #[schemars(with = "Option<RpcConfig>")]
+    pub rpc: RpcConfig,
     /// Who may publish and subscribe on the listeners (HTTP family, gRPC). Omitted: anyone
     /// who reaches a listener may do anything.
     pub auth: Option<AuthConfig>,

@@ -76,7 +76,10 @@ fn main() -> ExitCode {
 
 fn check(file: &std::path::Path) -> ExitCode {
     match app::read(Some(file)) {
-        Ok(_) => {
+        Ok(config) => {
+            for warning in app::warnings(&config) {
+                println!("warning: {warning}");
+            }
             println!("{}: ok", file.display());
             ExitCode::SUCCESS
         }
@@ -115,6 +118,9 @@ fn run(path: Option<&std::path::Path>, watch: bool) -> ExitCode {
         }
     };
     let log_level = logging::init(&config.log.level, config.log.format);
+    for warning in app::warnings(&config) {
+        tracing::warn!("{warning}");
+    }
     let metrics = match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
         Ok(handle) => handle,
         Err(e) => {

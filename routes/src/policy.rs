@@ -77,6 +77,8 @@ pub(crate) fn is_permanent(err: &BoxError) -> bool {
                 | DeliveryError::NoRoute { .. }
                 | DeliveryError::InvalidTopic { .. }
                 | DeliveryError::TooLarge { .. }
+                | DeliveryError::NoReplier { .. }
+                | DeliveryError::BadReply { .. }
         )
     )
 }

@@ -1,6 +1,5 @@
 //! The compiled route table and the router service at the end of the pipeline.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -17,7 +16,7 @@ use switchyard_core::topic::TopicFilter;
 
 use crate::config::RouteConfig;
 use crate::filter::Filter;
-use crate::policy::{DedupeWindow, DeliveryPolicy, ROUTE_RETRY, RouteSink, is_permanent};
+use crate::policy::{DedupeWindow, DeliveryPolicy, ROUTE_RETRY, RouteSink};
 use metrics::Counter;
 use switchyard_core::template::TopicTemplate;
 use tokio_util::task::TaskTracker;
@@ -43,6 +42,8 @@ pub struct Route {
     template: Option<TopicTemplate>,
     confirm: bool,
     policy: DeliveryPolicy,
+    /// How many sinks in `to` can answer a request (see [`RouteTable::with_repliers`]).
+    repliers: usize,
 }
 
 impl Route {
@@ -162,6 +163,7 @@ fn compile_route(
         template,
         confirm: cfg.confirm,
         policy,
+        repliers: 0,
     }
 }
 
@@ -307,19 +309,22 @@ async fn route(
             topic: event.origin.topic.to_string(),
         }));
     }
+    if event.reply.is_some() {
+        request::check_replier(table, &matching)?;
+    }
     let mut confirmed = Vec::new();
     for i in matching {
         let route = &table.routes[i];
         route.matched.increment(1);
         if route.confirm {
-            confirmed.push(deliver_route(route, &event));
+            confirmed.push(deliver::route(route, &event));
         } else {
             // Waiting for a permit is the backpressure that keeps background work bounded.
             let permit = background.permits.clone().acquire_owned().await?;
             let (table, event) = (table.clone(), event.clone());
             background.tasks.spawn(async move {
                 let route = &table.routes[i];
-                if let Err(err) = deliver_route(route, &event).await {
+                if let Err(err) = deliver::route(route, &event).await {
                     tracing::warn!(route = %route.name, error = %err, "unconfirmed delivery failed");
                 }
                 drop(permit);
@@ -333,62 +338,7 @@ async fn route(
     Ok(Delivered { sinks })
 }
 
-/// Delivers to every sink of one route; a failure that will not heal goes to the route's
-/// dead-letter sink when it has one. Returns the number of sinks that confirmed.
-async fn deliver_route(route: &Route, event: &Event) -> Result<usize, BoxError> {
-    let policy = &route.policy;
-    if let Some(window) = &policy.dedupe
-        && window.contains(&event.cloud.source, &event.cloud.id)
-    {
-        route.duplicates.increment(1);
-        return Ok(0);
-    }
-    let result = match render_topic(route, event) {
-        Ok(copy) => {
-            let calls = route
-                .sinks
-                .iter()
-                .map(|target| policy.deliver(&route.name, target, &copy));
-            join_all(calls)
-                .await
-                .into_iter()
-                .collect::<Result<Vec<()>, BoxError>>()
-                .map(|v| v.len())
-        }
-        Err(err) => Err(err),
-    };
-    let result = match (result, &policy.dead_letter) {
-        (Err(err), Some(target)) if is_permanent(&err) => {
-            let copy = switchyard_core::settle::dead_letter_copy(event, &err.to_string());
-            tracing::info!(route = %route.name, dead_letter = %target.name, reason = %err, "dead-lettering");
-            policy.deliver(&route.name, target, &copy).await?;
-            route.dead_lettered.increment(1);
-            Ok(0)
-        }
-        (other, _) => other,
-    };
-    if let (Ok(_), Some(window)) = (&result, &policy.dedupe) {
-        window.insert(&event.cloud.source, &event.cloud.id);
-    }
-    result
-}
-
-/// The event this route's sinks see: with its topic template applied, or the event itself
-/// (each sink attempt takes its own copy anyway, so none is made here without a template).
-fn render_topic<'e>(route: &Route, event: &'e Event) -> Result<Cow<'e, Event>, BoxError> {
-    let Some(template) = &route.template else {
-        return Ok(Cow::Borrowed(event));
-    };
-    let topic = template
-        .render(event)
-        .map_err(|e| DeliveryError::Rejected {
-            sink: route.name.clone(),
-            reason: format!("topic template: {e}"),
-        })?;
-    let mut copy = event.clone();
-    copy.topic = topic.into();
-    Ok(Cow::Owned(copy))
-}
-
+mod deliver;
+mod request;
 #[cfg(test)]
 mod tests;

@@ -126,6 +126,24 @@ impl GrpcProcess {
     }
 }
 
+/// A service of `rpc_services.py` (an HTTP backend, a pika RPC server, a paho MQTT 5
+/// responder), running until dropped.
+#[derive(Debug)]
+pub struct RpcService(Background);
+
+impl RpcService {
+    /// Starts `rpc_services.py args… --ready FILE` and waits (with a deadline) for FILE.
+    pub async fn start(args: &[&str]) -> Self {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/rpc_services.py");
+        Self(Background::start(script, args).await)
+    }
+
+    /// What the service wrote to its ready file (the HTTP backend's port).
+    pub fn ready_contents(&self) -> String {
+        std::fs::read_to_string(&self.0.ready).unwrap_or_default()
+    }
+}
+
 /// A Python script started with `--ready FILE`, running until it has printed what it was
 /// asked for; killed when dropped.
 #[derive(Debug)]

@@ -43,7 +43,10 @@ pub fn from_delivery(err: &BoxError) -> Status {
             let status = Status::resource_exhausted(format!("rate_limited: {message}"));
             with_retry_after(status, *retry_after)
         }
-        Some(DeliveryError::Rejected { .. }) => Status::failed_precondition(message),
+        Some(DeliveryError::Rejected { .. } | DeliveryError::NoReplier { .. }) => {
+            Status::failed_precondition(message)
+        }
+        Some(DeliveryError::BadReply { .. }) => unavailable(message, Duration::from_secs(1)),
         Some(DeliveryError::InvalidTopic { .. }) => Status::invalid_argument(message),
         Some(DeliveryError::TooLarge { .. }) => Status::resource_exhausted(message),
         Some(DeliveryError::Timeout { .. }) => Status::deadline_exceeded(message),

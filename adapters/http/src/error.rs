@@ -127,6 +127,10 @@ impl ApiError {
                 api
             }
             Some(DeliveryError::Forbidden(denial)) => Self::denied(denial),
+            Some(DeliveryError::NoReplier { .. }) => Self::bad_request("no_replier", message),
+            Some(DeliveryError::BadReply { .. }) => {
+                Self::new(StatusCode::BAD_GATEWAY, "bad_reply", message)
+            }
             None => Self::new(StatusCode::BAD_GATEWAY, "delivery_failed", message),
         }
     }

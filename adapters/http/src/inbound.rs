@@ -17,6 +17,7 @@ use switchyard_core::inbound::{Inbound, InboundContext};
 
 use crate::access::Access;
 use crate::config::HttpConfig;
+use crate::rpc::Rpc;
 use crate::server::{ServerOptions, Stopping, serve};
 use crate::state::HttpState;
 
@@ -44,6 +45,7 @@ pub struct HttpInbound {
     pub options: ServerOptions,
     pub streams: Streams,
     pub access: Access,
+    pub rpc: Rpc,
 }
 
 impl Inbound for HttpInbound {
@@ -56,6 +58,7 @@ impl Inbound for HttpInbound {
             options,
             streams,
             access,
+            rpc,
         } = *self;
         let state = HttpState {
             pipeline: ctx.pipeline,
@@ -65,6 +68,7 @@ impl Inbound for HttpInbound {
             shutdown: streams.shutdown.clone(),
             websockets: streams.websockets.clone(),
             access,
+            rpc,
         };
         let app = match extra {
             Some(extra) => crate::router(state).merge(extra),

@@ -11,8 +11,10 @@ mod error;
 pub mod inbound;
 mod poll;
 mod publish;
+mod query;
 mod request_body;
 mod request_guard;
+pub mod rpc;
 pub mod server;
 mod sse;
 mod state;
@@ -31,16 +33,19 @@ pub use state::HttpState;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 /// The routes of the HTTP family (admin routes are added by the binary).
 pub fn router(state: HttpState) -> Router {
     let body_limit = state.config.body_limit;
     let cors = state.access.cors_origins.as_deref().map(access::cors);
-    let topics = Router::new().route(
-        "/topics/{*topic}",
-        get(subscribe::subscribe).post(publish::publish),
-    );
+    let topics = Router::new()
+        .route(
+            "/topics/{*topic}",
+            get(subscribe::subscribe).post(publish::publish),
+        )
+        .route("/rpc/{*topic}", post(rpc::call))
+        .route("/replies/{id}", get(rpc::get_reply));
     let topics = match cors {
         Some(cors) => topics.layer(cors),
         None => topics,

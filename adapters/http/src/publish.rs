@@ -61,7 +61,7 @@ pub(crate) async fn publish(
     Ok((StatusCode::OK, Json(Accepted { accepted })))
 }
 
-fn decode(
+pub(crate) fn decode(
     topic: &str,
     headers: &HeaderMap,
     body: Bytes,

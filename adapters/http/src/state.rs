@@ -10,6 +10,7 @@ use switchyard_core::pipeline::Pipeline;
 
 use crate::access::Access;
 use crate::config::HttpConfig;
+use crate::rpc::Rpc;
 
 /// Shared state of the HTTP family's handlers.
 #[derive(Debug, Clone)]
@@ -29,4 +30,6 @@ pub struct HttpState {
     pub websockets: TaskTracker,
     /// Who may publish and subscribe, and from which origins.
     pub access: Access,
+    /// Request-reply settings and the asynchronous replies.
+    pub rpc: Rpc,
 }

@@ -4,7 +4,7 @@
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{Extension, Query, RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -94,11 +94,7 @@ pub(crate) async fn subscribe(
 
 fn parse(filter: &str, query: &str) -> Result<SubscribeRequest, ApiError> {
     let filter = TopicFilter::parse(filter)?;
-    let uri: axum::http::Uri = format!("/?{query}")
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_query", "the query does not parse"))?;
-    let Query(query) = Query::<SubscribeQuery>::try_from_uri(&uri)
-        .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let query: SubscribeQuery = crate::query::parse(query)?;
     if let Some(group) = &query.group
         && (group.is_empty() || group.len() > 200)
     {

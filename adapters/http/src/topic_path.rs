@@ -7,7 +7,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_perc
 
 use crate::error::ApiError;
 
-/// The topic or filter a `/topics/...` path names. Each level is percent-decoded, since MQTT
+/// The topic or filter a `/topics/...` (or `/rpc/...`) path names. Each level is percent-decoded, since MQTT
 /// allows any UTF-8 in a level (`a%20b` is the topic `a b`); an encoded `/` is refused, since
 /// no level can hold one and decoding it would quietly make `a%2Fb` the topic `a/b`.
 #[derive(Debug)]
@@ -20,7 +20,11 @@ impl<S: Send + Sync> FromRequestParts<S> for TopicPath {
         // The raw path, not axum's `Path`: only it still shows which `/` were sent encoded,
         // and bad UTF-8 gets our JSON error rather than axum's text one.
         let encoded = parts.uri.path();
-        let encoded = encoded.strip_prefix("/topics/").unwrap_or(encoded);
+        // `/topics/{topic}` and `/rpc/{topic}`.
+        let encoded = encoded
+            .strip_prefix('/')
+            .and_then(|p| p.split_once('/'))
+            .map_or(encoded, |(_, topic)| topic);
         let mut topic = String::with_capacity(encoded.len());
         for (i, level) in encoded.split('/').enumerate() {
             if level

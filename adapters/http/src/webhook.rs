@@ -5,6 +5,7 @@
 
 mod config;
 mod delivery;
+mod reply;
 mod tls;
 
 pub use config::{WEBHOOK_RETRY, WebhookConfig, WebhookMode};

@@ -357,7 +357,9 @@ fn close_for_delivery(err: &BoxError) -> (u16, String) {
             DeliveryError::NoRoute { .. }
             | DeliveryError::Rejected { .. }
             | DeliveryError::InvalidTopic { .. }
-            | DeliveryError::TooLarge { .. },
+            | DeliveryError::TooLarge { .. }
+            | DeliveryError::NoReplier { .. }
+            | DeliveryError::BadReply { .. },
         ) => close_code::POLICY,
         Some(DeliveryError::Timeout { .. }) | None => close_code::ERROR,
     };

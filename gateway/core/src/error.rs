@@ -52,6 +52,14 @@ pub enum DeliveryError {
         principal: String,
         retry_after: Duration,
     },
+    /// A request (`POST /rpc/..`) reached no single reply-capable sink: none, or more than
+    /// one, on the routes it matched. For the caller a bad request naming the routes.
+    #[error("{reason}")]
+    NoReplier { reason: String },
+    /// The sink's peer answered a request with a reply that cannot be used (too large,
+    /// undecodable): for the caller a bad gateway.
+    #[error("sink `{sink}` got an unusable reply: {reason}")]
+    BadReply { sink: String, reason: String },
     /// The gateway is shutting down and accepts no new work.
     #[error("shutting down")]
     ShuttingDown,

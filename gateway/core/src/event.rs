@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::cloudevent::CloudEvent;
 use crate::principal::Principal;
+use crate::rpc::ReplyTo;
 
 /// A CloudEvent with the context the pipeline needs to route and account for it.
 #[derive(Debug, Clone)]
@@ -16,6 +17,8 @@ pub struct Event {
     /// The topic sinks deliver to. Starts as the origin topic; a route's topic template may
     /// rewrite it on the copy it hands to its sinks.
     pub topic: Arc<str>,
+    /// Set on a request (`POST /rpc/..`): where its one reply-capable sink hands the reply.
+    pub reply: Option<ReplyTo>,
 }
 
 /// Where an event entered Switchyard.
@@ -47,7 +50,14 @@ impl Event {
                 principal: None,
             },
             topic,
+            reply: None,
         }
+    }
+
+    /// The same event as a request whose reply goes to `reply`.
+    pub fn asking(mut self, reply: ReplyTo) -> Self {
+        self.reply = Some(reply);
+        self
     }
 
     /// The same event, published by `principal`.

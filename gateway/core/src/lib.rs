@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod principal;
 pub mod rate;
 pub mod retry;
+pub mod rpc;
 pub mod secret;
 pub mod settle;
 pub mod template;

@@ -38,7 +38,9 @@ pub fn count_attempt(name: &str, result: Result<(), Option<&DeliveryError>>) {
             | DeliveryError::InvalidTopic { .. }
             | DeliveryError::TooLarge { .. }
             | DeliveryError::NoRoute { .. }
-            | DeliveryError::Forbidden(_),
+            | DeliveryError::Forbidden(_)
+            | DeliveryError::NoReplier { .. }
+            | DeliveryError::BadReply { .. },
         )) => "rejected",
         Err(Some(DeliveryError::Timeout { .. })) => "timeout",
         Err(Some(

@@ -45,7 +45,9 @@ pub fn settle(result: &Result<Delivered, BoxError>) -> Settlement {
             | DeliveryError::Rejected { .. }
             | DeliveryError::InvalidTopic { .. }
             | DeliveryError::TooLarge { .. }
-            | DeliveryError::Forbidden(_),
+            | DeliveryError::Forbidden(_)
+            | DeliveryError::NoReplier { .. }
+            | DeliveryError::BadReply { .. },
         ) => Settlement::DeadLetter { reason },
         Some(DeliveryError::Unavailable { retry_after, .. }) => Settlement::Retry {
             after: retry_after.unwrap_or(Duration::from_secs(1)),
@@ -69,6 +71,8 @@ pub fn settle(result: &Result<Delivered, BoxError>) -> Settlement {
 /// The copy of `event` sent to a dead-letter sink: unchanged but for the reason extension.
 pub fn dead_letter_copy(event: &Event, reason: &str) -> Event {
     let mut copy = event.clone();
+    // A dead letter answers no one.
+    copy.reply = None;
     copy.cloud.extensions.insert(
         REASON_EXTENSION.into(),
         ExtensionValue::String(printable(reason)),

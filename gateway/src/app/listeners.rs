@@ -130,6 +130,7 @@ pub(super) fn start_http(
         options,
         streams: running.streams.clone(),
         access,
+        rpc: running.rpc.clone(),
     };
     let stop = run_inbound(running, HTTP_INBOUND, Box::new(inbound));
     Ok(Listener {

@@ -21,6 +21,16 @@ pub(super) fn build(name: &str, kind: &OutboundConfig) -> Result<Box<dyn Outboun
     }
 }
 
+/// The outbounds that can answer a request (`POST /rpc`): webhooks (the response is the reply).
+pub(super) fn repliers(config: &crate::config::Config) -> std::collections::HashSet<String> {
+    config
+        .outbounds
+        .iter()
+        .filter(|(_, kind)| matches!(kind, OutboundConfig::Webhook(_)))
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
 fn boxed<O: Outbound>(built: Result<O, Vec<String>>) -> Result<Box<dyn Outbound>, Vec<String>> {
     built.map(|outbound| Box::new(outbound) as Box<dyn Outbound>)
 }

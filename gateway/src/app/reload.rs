@@ -14,9 +14,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use switchyard_routes::RouteTable;
-
-use super::{Running, inbound_names, listeners, sinks, sources};
+use super::{Running, listeners, sinks, sources};
 use crate::config::{Config, ConfigErrors};
 use crate::logging::LogLevel;
 use plan::Plan;
@@ -146,7 +144,7 @@ impl Running {
             let sink = sinks::start(name, &new.outbounds[name], &self.readiness)?;
             sinks.insert(name.clone(), sink);
         }
-        let mut table = RouteTable::compile(&new.routes, &sinks, &inbound_names(new))?;
+        let mut table = super::routes(new, &sinks)?;
         table.carry_over(&self.router.table());
         self.warm_up(&plan.outbounds.start).await;
         self.router.swap(table);

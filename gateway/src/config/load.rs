@@ -32,6 +32,7 @@ pub(super) const SECTIONS: &[&str] = &[
     "grpc",
     "hub",
     "limits",
+    "rpc",
     "auth",
     "shutdown",
     "inbounds",
@@ -54,6 +55,7 @@ pub fn load(text: &str) -> (Config, Vec<String>) {
     section(get("grpc"), "grpc", &mut config.grpc, &mut errors);
     section(get("hub"), "hub", &mut config.hub, &mut errors);
     section(get("limits"), "limits", &mut config.limits, &mut errors);
+    section(get("rpc"), "rpc", &mut config.rpc, &mut errors);
     let mut auth = None;
     section(get("auth"), "auth", &mut auth, &mut errors);
     config.auth = auth;
@@ -272,6 +274,7 @@ fn check_addresses(config: &Config, errors: &mut Vec<String>) {
         ));
     }
     errors.extend(config.grpc.validate());
+    errors.extend(config.rpc.validate());
     if tracing_subscriber::EnvFilter::try_new(&config.log.level).is_err() {
         errors.push(format!(
             "log.level: `{}` is not a valid filter (try `info` or `debug`)",

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -22,9 +22,11 @@ use switchyard_core::event::Event;
 use switchyard_core::outbound::{Outbound, OutboundContext};
 use switchyard_core::pipeline::Sink;
 use switchyard_core::retry::RetryPolicy;
+use switchyard_core::rpc::{MAX_REPLY_BYTES, Reply, ReplyTo};
 use switchyard_core::{BoxError, DeliveryError};
 
 use super::config::{WEBHOOK_RETRY, WebhookConfig, WebhookMode};
+use super::reply;
 
 /// Longest `Retry-After` we honour before giving up on an attempt budget.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -49,7 +51,8 @@ struct Inner {
 
 /// What one attempt came to.
 enum Attempt {
-    Confirmed,
+    /// With the response as a reply, when the event was a request.
+    Confirmed(Option<Result<Reply, String>>),
     /// May heal: try again (after at least the given delay, if the server said).
     Retry {
         reason: String,
@@ -160,20 +163,23 @@ impl Service<Event> for Webhook {
 impl Inner {
     async fn deliver(&self, event: Event) -> Result<(), DeliveryError> {
         let (headers, body) = self.encode(&event);
+        let reply_to = event.reply.as_ref();
         let mut last = String::new();
         let mut timed_out = false;
         let mut backoff = self.retry.backoff();
         let attempts = self.retry.max_attempts();
         for attempt in 1..=attempts {
-            let outcome = self.attempt(&headers, body.clone()).await;
+            let outcome = self
+                .attempt(&headers, body.clone(), reply_to.is_some())
+                .await;
             let label = match &outcome {
-                Attempt::Confirmed => "confirmed",
+                Attempt::Confirmed(_) => "confirmed",
                 Attempt::Retry { .. } => "retry",
                 Attempt::Permanent(_) => "rejected",
             };
             metrics::counter!("switchyard_outbound_attempts_total", "outbound" => self.name.clone(), "result" => label).increment(1);
             match outcome {
-                Attempt::Confirmed => return Ok(()),
+                Attempt::Confirmed(reply) => return self.answer(reply_to, reply),
                 Attempt::Permanent(reason) => {
                     return Err(DeliveryError::Rejected {
                         sink: self.name.clone(),
@@ -208,6 +214,25 @@ impl Inner {
         })
     }
 
+    /// Hands a request's reply on (a response that cannot be one fails the request).
+    fn answer(
+        &self,
+        reply_to: Option<&ReplyTo>,
+        reply: Option<Result<Reply, String>>,
+    ) -> Result<(), DeliveryError> {
+        match (reply_to, reply) {
+            (Some(reply_to), Some(Ok(reply))) => {
+                reply_to.send(reply);
+                Ok(())
+            }
+            (_, Some(Err(reason))) => Err(DeliveryError::BadReply {
+                sink: self.name.clone(),
+                reason,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     fn encode(&self, event: &Event) -> (HeaderMap, Bytes) {
         let mut headers = self.headers.clone();
         let body = match self.mode {
@@ -223,7 +248,7 @@ impl Inner {
         (headers, body)
     }
 
-    async fn attempt(&self, headers: &HeaderMap, body: Bytes) -> Attempt {
+    async fn attempt(&self, headers: &HeaderMap, body: Bytes, wants_reply: bool) -> Attempt {
         let Ok(_permit) = self.permits.acquire().await else {
             return Attempt::Permanent("outbound closed".into());
         };
@@ -235,9 +260,19 @@ impl Inner {
             let response = self.client.request(request).await?;
             let status = response.status();
             let retry_after = retry_after(response.headers());
-            // Read the body so the connection can be reused; its content does not matter.
-            response.into_body().collect().await?;
-            Ok::<_, BoxError>((status, retry_after))
+            if !(wants_reply && status.is_success()) {
+                // Read the body so the connection can be reused; its content does not matter.
+                response.into_body().collect().await?;
+                return Ok::<_, BoxError>((status, retry_after, None));
+            }
+            let (parts, body) = response.into_parts();
+            let reply = match Limited::new(body, MAX_REPLY_BYTES).collect().await {
+                Ok(body) => reply::decode(&parts.headers, body.to_bytes()),
+                Err(_) => Err(format!(
+                    "the reply is over {MAX_REPLY_BYTES} bytes, or broke off"
+                )),
+            };
+            Ok((status, retry_after, Some(reply)))
         };
         match tokio::time::timeout(self.timeout, exchange).await {
             Err(_) => Attempt::Retry {
@@ -250,14 +285,17 @@ impl Inner {
                 after: None,
                 timed_out: false,
             },
-            Ok(Ok((status, after))) => classify(status, after),
+            Ok(Ok((status, after, reply))) => match classify(status, after) {
+                Attempt::Confirmed(_) => Attempt::Confirmed(reply),
+                other => other,
+            },
         }
     }
 }
 
 fn classify(status: StatusCode, retry_after: Option<Duration>) -> Attempt {
     match status.as_u16() {
-        200..=299 => Attempt::Confirmed,
+        200..=299 => Attempt::Confirmed(None),
         408 | 425 | 429 | 500..=599 => Attempt::Retry {
             reason: format!("webhook answered {status}"),
             after: retry_after.map(|d| d.min(MAX_RETRY_AFTER)),

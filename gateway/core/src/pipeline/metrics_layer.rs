@@ -76,6 +76,8 @@ pub(crate) fn outcome_of(err: &(dyn std::error::Error + 'static)) -> &'static st
         Some(DeliveryError::Forbidden(_)) => "forbidden",
         Some(DeliveryError::RateLimited { .. }) => "rate_limited",
         Some(DeliveryError::ShuttingDown) => "shutting_down",
+        Some(DeliveryError::NoReplier { .. }) => "no_replier",
+        Some(DeliveryError::BadReply { .. }) => "bad_reply",
         None => "failed",
     }
 }

@@ -123,6 +123,7 @@ impl Plan {
 }
 
 /// Sections a running gateway cannot change (the hub holds every subscriber and its replay;
+/// `rpc` bounds the asynchronous replies held across listeners;
 /// the pipeline's limits and the log format are built in at start): their new values are
 /// ignored, with a warning, until a restart. Returns the sections so kept.
 pub(super) fn keep_restart_only(old: &Config, new: &mut Config) -> Vec<&'static str> {
@@ -136,6 +137,11 @@ pub(super) fn keep_restart_only(old: &Config, new: &mut Config) -> Vec<&'static 
         new.limits = old.limits.clone();
         new.fingerprints.keep(&old.fingerprints, "limits");
         kept.push("limits");
+    }
+    if !old.fingerprints.same(&new.fingerprints, "rpc") {
+        new.rpc = old.rpc.clone();
+        new.fingerprints.keep(&old.fingerprints, "rpc");
+        kept.push("rpc");
     }
     if old.log.format != new.log.format {
         new.log.format = old.log.format;

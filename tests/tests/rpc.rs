@@ -1,0 +1,137 @@
+//! Request-reply across protocols (`POST /rpc/{topic}`): the reply of the service behind the
+//! route is the response. The services are independent: Python's http.server with the
+//! CloudEvents SDK, a pika RPC server, a paho-mqtt MQTT 5 responder.
+
+use std::time::Duration;
+
+use switchyard_e2e::Gateway;
+use switchyard_e2e::client::{get, post};
+use switchyard_e2e::python::RpcService;
+
+const REQUEST: &str = r#"{"specversion":"1.0","id":"rq-1","source":"/caller","type":"com.example.ask","data":{"q":42}}"#;
+
+fn webhook_config(port: &str, path: &str) -> String {
+    format!(
+        "outbounds:\n  svc: {{ type: webhook, url: \"http://127.0.0.1:{port}{path}\", timeout_ms: 5000 }}\nroutes:\n  - {{ name: ask, topics: \"ask/#\", to: svc }}\n  - {{ name: feed, topics: \"feed/#\", to: hub }}\n"
+    )
+}
+
+#[tokio::test]
+async fn http_to_an_http_backend_answers_with_its_reply_in_binary_mode() {
+    let svc = RpcService::start(&["http"]).await;
+    let gw = Gateway::start_with(Some(&webhook_config(&svc.ready_contents(), "/event")));
+    let res = post(
+        &gw.url("/rpc/ask/answer"),
+        &[("content-type", "application/cloudevents+json")],
+        REQUEST,
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    // A structured request gets a structured reply.
+    let reply = res.json();
+    assert_eq!(reply["type"], "com.example.reply");
+    assert_eq!(
+        reply["correlationid"], "rq-1",
+        "the reply names the request"
+    );
+    assert_eq!(reply["data"]["request_id"], "rq-1");
+    assert_eq!(
+        reply["data"]["correlationid"], "rq-1",
+        "the request leg carried the correlation extension"
+    );
+    assert_eq!(reply["data"]["data"], serde_json::json!({"q": 42}));
+
+    // A binary-mode request gets a binary-mode reply.
+    let res = post(
+        &gw.url("/rpc/ask/answer"),
+        &[
+            ("ce-specversion", "1.0"),
+            ("ce-id", "rq-2"),
+            ("ce-source", "/caller"),
+            ("ce-type", "com.example.ask"),
+            ("content-type", "application/json"),
+        ],
+        r#"{"q":7}"#,
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.header("ce-type"), Some("com.example.reply"));
+    assert_eq!(res.header("ce-correlationid"), Some("rq-2"));
+    assert_eq!(res.json()["request_id"], "rq-2");
+}
+
+#[tokio::test]
+async fn a_plain_reply_comes_back_as_its_body_and_content_type() {
+    let svc = RpcService::start(&["http"]).await;
+    let gw = Gateway::start_with(Some(&webhook_config(&svc.ready_contents(), "/plain")));
+    let res = post(
+        &gw.url("/rpc/ask/ping"),
+        &[("content-type", "text/plain")],
+        "hello",
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.header("content-type"), Some("text/plain"));
+    assert_eq!(res.text(), "pong:hello");
+}
+
+#[tokio::test]
+async fn requests_without_one_replier_no_route_and_batches_are_refused() {
+    let svc = RpcService::start(&["http"]).await;
+    let gw = Gateway::start_with(Some(&webhook_config(&svc.ready_contents(), "/event")));
+    let ce = [("content-type", "application/cloudevents+json")];
+    let res = post(&gw.url("/rpc/feed/x"), &ce, REQUEST).await;
+    assert_eq!(res.status, 400, "{}", res.text());
+    assert_eq!(res.json()["error"], "no_replier");
+    assert!(
+        res.text().contains("`feed`"),
+        "names the route: {}",
+        res.text()
+    );
+    let res = post(&gw.url("/rpc/nowhere"), &ce, REQUEST).await;
+    assert_eq!(res.status, 404, "{}", res.text());
+    let batch = [("content-type", "application/cloudevents-batch+json")];
+    let res = post(&gw.url("/rpc/ask/x"), &batch, format!("[{REQUEST}]")).await;
+    assert_eq!(res.status, 400, "{}", res.text());
+    assert_eq!(res.json()["error"], "batch_not_allowed");
+}
+
+#[tokio::test]
+async fn a_request_past_its_deadline_gets_504() {
+    let svc = RpcService::start(&["http"]).await;
+    let gw = Gateway::start_with(Some(&webhook_config(&svc.ready_contents(), "/slow")));
+    let ce = [("content-type", "application/cloudevents+json")];
+    let res = post(&gw.url("/rpc/ask/x?timeout_ms=300"), &ce, REQUEST).await;
+    assert_eq!(res.status, 504, "{}", res.text());
+}
+
+#[tokio::test]
+async fn an_async_request_is_short_and_long_polled_then_expires() {
+    let svc = RpcService::start(&["http"]).await;
+    let yaml = webhook_config(&svc.ready_contents(), "/slow") + "rpc: { reply_ttl_ms: 1500 }\n";
+    let gw = Gateway::start_with(Some(&yaml));
+    let ce = [
+        ("content-type", "application/cloudevents+json"),
+        ("prefer", "respond-async"),
+    ];
+    let res = post(&gw.url("/rpc/ask/x"), &ce, REQUEST).await;
+    assert_eq!(res.status, 202, "{}", res.text());
+    let location = res.header("location").expect("Location").to_owned();
+    assert!(location.starts_with("/replies/"), "{location}");
+    // The backend takes 2 s: a short poll finds it pending.
+    let pending = get(&gw.url(&location), &[]).await;
+    assert_eq!(pending.status, 202, "{}", pending.text());
+    // A long poll waits for it.
+    let done = get(&gw.url(&format!("{location}?wait=10")), &[]).await;
+    assert_eq!(done.status, 200, "{}", done.text());
+    assert_eq!(done.json()["correlationid"], "rq-1");
+    // It stays for the TTL, then is gone.
+    assert_eq!(get(&gw.url(&location), &[]).await.status, 200);
+    switchyard_e2e::eventually(Duration::from_secs(10), "the reply expires", || {
+        let url = gw.url(&location);
+        async move { (get(&url, &[]).await.status == 404).then_some(()) }
+    })
+    .await;
+    let unknown = get(&gw.url("/replies/0123456789abcdef"), &[]).await;
+    assert_eq!(unknown.status, 404);
+}
