@@ -43,12 +43,25 @@ def reply_event(request, server):
                        "datacontenttype": "application/json"}, data)
 
 
-def structured_reply(body, server):
-    from cloudevents.http import from_json
+def amqp_request(props, body):
+    """The request a message carries: structured, or binary mode (AMQP binding: attributes in
+    `cloudEvents_` / `cloudEvents:` application properties)."""
+    from cloudevents.http import CloudEvent, from_json
+    if props.content_type and props.content_type.startswith("application/cloudevents"):
+        return from_json(body)
+    attrs = {}
+    for name, value in (props.headers or {}).items():
+        for prefix in ("cloudEvents_", "cloudEvents:"):
+            if name.startswith(prefix):
+                attrs[name[len(prefix):]] = value.decode() if isinstance(value, bytes) else str(value)
+    data = json.loads(body) if (props.content_type or "").endswith("json") else body
+    return CloudEvent(attrs, data)
+
+
+def structured_reply(request, server):
     from cloudevents.conversion import to_structured
-    request = from_json(body)
     headers, payload = to_structured(reply_event(request, server))
-    return request, headers["content-type"], payload
+    return headers["content-type"], payload
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -98,7 +111,8 @@ def cmd_amqp(args):
     channel.queue_declare(queue=args.queue, auto_delete=True)
 
     def on_request(ch, method, props, body):
-        request, content_type, payload = structured_reply(body, "amqp")
+        request = amqp_request(props, body)
+        content_type, payload = structured_reply(request, "amqp")
         out({"id": request["id"], "correlationid": request.get("correlationid"),
              "reply_to": props.reply_to, "correlation_id": props.correlation_id})
         if args.delay:
@@ -123,7 +137,9 @@ def cmd_mqtt(args):
     subscribed = threading.Event()
 
     def on_message(cl, userdata, msg):
-        request, content_type, payload = structured_reply(msg.payload, "mqtt")
+        from cloudevents.http import from_json
+        request = from_json(msg.payload)
+        content_type, payload = structured_reply(request, "mqtt")
         response_topic = getattr(msg.properties, "ResponseTopic", None)
         correlation = getattr(msg.properties, "CorrelationData", None)
         out({"id": request["id"], "correlationid": request.get("correlationid"),

@@ -142,6 +142,17 @@ impl RpcService {
     pub fn ready_contents(&self) -> String {
         std::fs::read_to_string(&self.0.ready).unwrap_or_default()
     }
+
+    /// Stops the service; the JSON lines it printed, one per request it answered.
+    pub async fn stop_lines(mut self) -> Vec<serde_json::Value> {
+        let mut child = self.0.child.take().expect("running");
+        let _ = child.kill();
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .expect("join")
+            .expect("wait");
+        parse_lines(&out.stdout)
+    }
 }
 
 /// A Python script started with `--ready FILE`, running until it has printed what it was

@@ -135,3 +135,99 @@ async fn an_async_request_is_short_and_long_polled_then_expires() {
     let unknown = get(&gw.url("/replies/0123456789abcdef"), &[]).await;
     assert_eq!(unknown.status, 404);
 }
+
+const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+async fn ready(gw: &Gateway) {
+    switchyard_e2e::eventually(Duration::from_secs(30), "gateway ready", || async {
+        (get(&gw.url("/readyz"), &[]).await.status == 200).then_some(())
+    })
+    .await;
+}
+
+/// A gateway whose `ask/#` routes to an AMQP service listening on `queue` (default exchange).
+async fn amqp_gateway(queue: &str, extra: &str) -> Gateway {
+    let yaml = format!(
+        "outbounds:\n  svc: {{ type: amqp, url: \"{AMQP}\", exchange: \"\", routing_key: \"{queue}\" {extra} }}\nroutes:\n  - {{ name: ask, topics: \"ask/#\", to: svc }}\n"
+    );
+    let gw = Gateway::start_with(Some(&yaml));
+    ready(&gw).await;
+    gw
+}
+
+fn request(id: &str) -> String {
+    format!(
+        r#"{{"specversion":"1.0","id":"{id}","source":"/caller","type":"com.example.ask","data":{{"n":"{id}"}}}}"#
+    )
+}
+
+const CE: [(&str, &str); 1] = [("content-type", "application/cloudevents+json")];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_to_an_amqp_rpc_server_over_direct_reply_to() {
+    let queue = switchyard_e2e::python::unique("rpc-q");
+    let svc = RpcService::start(&["amqp", &queue]).await;
+    let gw = amqp_gateway(&queue, "").await;
+    let res = post(&gw.url("/rpc/ask/amqp"), &CE, request("a-1")).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let reply = res.json();
+    assert_eq!(reply["source"], "/rpc-services/amqp");
+    assert_eq!(reply["correlationid"], "a-1");
+    assert_eq!(reply["data"]["request_id"], "a-1");
+    assert_eq!(reply["data"]["correlationid"], "a-1");
+    drop(gw);
+    let seen = svc.stop_lines().await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let reply_to = seen[0]["reply_to"].as_str().expect("reply_to");
+    assert!(reply_to.starts_with("amq.rabbitmq.reply-to"), "{reply_to}");
+    assert_eq!(
+        seen[0]["correlation_id"].as_str().map(str::len),
+        Some(32),
+        "a fresh random id"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_requests_each_get_their_own_reply() {
+    let queue = switchyard_e2e::python::unique("rpc-q");
+    let _svc = RpcService::start(&["amqp", &queue]).await;
+    let gw = amqp_gateway(&queue, "").await;
+    let calls = (0..200).map(|i| {
+        let url = gw.url("/rpc/ask/many");
+        async move {
+            let id = format!("c-{i}");
+            let res = post(&url, &CE, request(&id)).await;
+            (id, res)
+        }
+    });
+    for (id, res) in futures_util::future::join_all(calls).await {
+        assert_eq!(res.status, 200, "{id}: {}", res.text());
+        let reply = res.json();
+        assert_eq!(reply["correlationid"], id.as_str());
+        assert_eq!(reply["data"]["request_id"], id.as_str(), "its own reply");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_amqp_request_gets_504_and_its_late_reply_is_dropped_and_counted() {
+    let queue = switchyard_e2e::python::unique("rpc-q");
+    let _svc = RpcService::start(&["amqp", &queue, "--delay", "1"]).await;
+    let gw = amqp_gateway(&queue, ", reply_to: \"sy-replies-late\"").await;
+    let res = post(
+        &gw.url("/rpc/ask/late?timeout_ms=200"),
+        &CE,
+        request("late-1"),
+    )
+    .await;
+    assert_eq!(res.status, 504, "{}", res.text());
+    let line = r#"switchyard_rpc_replies_dropped_total{outbound="svc",reason="unmatched"} 1"#;
+    switchyard_e2e::eventually(
+        Duration::from_secs(10),
+        "the late reply counted",
+        || async {
+            let metrics = get(&gw.url("/metrics"), &[]).await.text();
+            metrics.lines().any(|l| l == line).then_some(())
+        },
+    )
+    .await;
+}

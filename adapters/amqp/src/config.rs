@@ -195,6 +195,16 @@ pub struct AmqpOutboundConfig {
     /// Declare `exchange` after every (re)connect; its `name` must equal `exchange`.
     #[serde(default)]
     pub declare: Option<ExchangeConfig>,
+    /// Where services answer requests (`POST /rpc`) routed here: published as the message's
+    /// `reply_to`, with a fresh `correlation_id` per attempt. Default `amq.rabbitmq.reply-to`
+    /// (RabbitMQ's direct reply-to: no queue at all); any other name is declared exclusive and
+    /// auto-delete on each connection, one per gateway.
+    #[serde(default = "default_reply_to")]
+    pub reply_to: String,
+    /// Requests waiting for their replies at once; beyond it a request is refused (503).
+    /// Default 10 000.
+    #[serde(default = "default_max_pending_replies")]
+    pub max_pending_replies: usize,
 }
 
 /// How outbound events are laid out in AMQP messages.
@@ -267,6 +277,14 @@ const fn default_shutdown_grace_ms() -> u64 {
 }
 
 const fn default_confirm_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_reply_to() -> String {
+    crate::outbound::DIRECT_REPLY_TO.into()
+}
+
+const fn default_max_pending_replies() -> usize {
     10_000
 }
 

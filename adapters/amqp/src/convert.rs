@@ -23,6 +23,7 @@ mod wrap;
 use bytes::Bytes;
 use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable, LongString};
+use switchyard_core::rpc::Reply;
 
 use switchyard_core::cloudevent::content::{self, Mode, body_of, content_type_of, data_from_body};
 use switchyard_core::cloudevent::{
@@ -84,6 +85,29 @@ pub(crate) fn decode(
         Layout::Binary => decode_binary(message.properties, message.body.clone()),
         Layout::Plain => wrapper.wrap(message, context),
     }
+}
+
+/// Turns a reply into what the caller gets: a CloudEvent (structured or binary), or any other
+/// body with its content type; the error says why it cannot be a reply.
+pub(crate) fn decode_reply(message: &Incoming<'_>) -> Result<Reply, String> {
+    let content_type = message
+        .properties
+        .content_type()
+        .as_ref()
+        .map(|s| s.as_str());
+    let event = match layout(message.properties) {
+        Layout::Structured => decode_structured(content_type.unwrap_or_default(), &message.body),
+        Layout::Binary => decode_binary(message.properties, message.body.clone()),
+        Layout::Plain => {
+            return Ok(Reply::Body {
+                content_type: content_type.map(str::to_owned),
+                body: message.body.clone(),
+            });
+        }
+    };
+    event
+        .map(Reply::Event)
+        .map_err(|e| format!("the reply is not a valid CloudEvent: {e}"))
 }
 
 fn layout(properties: &BasicProperties) -> Layout {

@@ -21,4 +21,4 @@ pub use config::{
     AmqpInboundConfig, AmqpMode, AmqpOutboundConfig, BindingConfig, ExchangeConfig, ExchangeKind,
     HeaderPrefix, QueueConfig, QueueType, TopologyConfig, WrapConfig,
 };
-pub use outbound::{AmqpOutbound, AmqpOutboundPlan};
+pub use outbound::{AmqpOutbound, AmqpOutboundPlan, DIRECT_REPLY_TO};

@@ -13,6 +13,7 @@
 
 mod content_header;
 mod driver;
+mod replies;
 mod routing_key;
 
 use std::sync::Arc;
@@ -37,6 +38,8 @@ use crate::config::AmqpOutboundConfig;
 use crate::convert::{self, EncodeOptions};
 use crate::error::short_string;
 use driver::Link;
+pub use replies::DIRECT_REPLY_TO;
+use replies::Replies;
 pub(crate) use routing_key::RoutingKeyTemplate;
 
 /// What publishers are told to wait before retrying while the broker is away.
@@ -62,6 +65,8 @@ struct Inner {
     link: watch::Receiver<Option<Link>>,
     /// Wakes the connection task when a publish failed, to check whether the channel died.
     publish_failed: Arc<Notify>,
+    /// Where requests' replies come back.
+    replies: Arc<Replies>,
 }
 
 /// A validated AMQP outbound, not yet connected (see [`Outbound`]).
@@ -71,6 +76,7 @@ pub struct AmqpOutboundPlan {
     config: AmqpOutboundConfig,
     routing_key: RoutingKeyTemplate,
     exchange: ShortString,
+    replies: Arc<Replies>,
 }
 
 impl Outbound for AmqpOutboundPlan {
@@ -93,6 +99,7 @@ impl AmqpOutboundPlan {
             ready,
             sender,
             publish_failed: publish_failed.clone(),
+            replies: self.replies.clone(),
         };
         tokio::spawn(task.run());
         AmqpOutbound {
@@ -117,11 +124,14 @@ impl AmqpOutbound {
             .map_err(|e| vec![format!("routing_key: {e}")])?;
         let exchange = short_string("exchange", &config.exchange)
             .map_err(|e| vec![format!("exchange: {e}")])?;
+        let replies = Replies::new(name, &config.reply_to, config.max_pending_replies)
+            .map_err(|e| vec![format!("reply_to: {e}")])?;
         Ok(AmqpOutboundPlan {
             name: name.to_owned(),
             config: config.clone(),
             routing_key,
             exchange,
+            replies: Arc::new(replies),
         })
     }
 
@@ -176,6 +186,7 @@ impl Inner {
             config,
             routing_key,
             exchange,
+            replies,
         } = plan;
         Self {
             name,
@@ -190,6 +201,7 @@ impl Inner {
             confirm_timeout: Duration::from_millis(config.confirm_timeout_ms),
             link,
             publish_failed,
+            replies,
         }
     }
 
@@ -208,6 +220,14 @@ impl Inner {
             mandatory: self.mandatory,
             immediate: false,
         };
+        // A request waits for its reply under its own correlation id once the broker took it.
+        let (request, properties) = match &event.reply {
+            Some(_) => {
+                let (registration, properties) = self.replies.ask(message.properties)?;
+                (Some(registration), properties)
+            }
+            None => (None, message.properties),
+        };
         let confirmed = async {
             link.channel
                 .basic_publish(
@@ -215,7 +235,7 @@ impl Inner {
                     routing_key.clone(),
                     options,
                     &message.body,
-                    message.properties,
+                    properties,
                 )
                 .await?
                 .await
@@ -229,7 +249,13 @@ impl Inner {
                 self.publish_failed.notify_one();
                 Err(self.unavailable(format!("publish failed: {e}")))
             }
-            Ok(Ok(confirmation)) => self.confirmed(confirmation, &routing_key),
+            Ok(Ok(confirmation)) => {
+                self.confirmed(confirmation, &routing_key)?;
+                match (request, &event.reply) {
+                    (Some(request), Some(reply_to)) => request.forward(reply_to).await,
+                    _ => Ok(()),
+                }
+            }
         }
     }
 

@@ -26,6 +26,7 @@ fn state(pipeline: Pipeline, hub: &Hub) -> HttpState {
         shutdown: CancellationToken::new(),
         websockets: TaskTracker::new(),
         access: Default::default(),
+        rpc: switchyard_http::rpc::Rpc::new(Default::default()),
     }
 }
 

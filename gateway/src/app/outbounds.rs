@@ -21,12 +21,13 @@ pub(super) fn build(name: &str, kind: &OutboundConfig) -> Result<Box<dyn Outboun
     }
 }
 
-/// The outbounds that can answer a request (`POST /rpc`): webhooks (the response is the reply).
+/// The outbounds that can answer a request (`POST /rpc`): webhooks (the response is the reply)
+/// and AMQP (`reply_to` and `correlation_id`).
 pub(super) fn repliers(config: &crate::config::Config) -> std::collections::HashSet<String> {
     config
         .outbounds
         .iter()
-        .filter(|(_, kind)| matches!(kind, OutboundConfig::Webhook(_)))
+        .filter(|(_, kind)| matches!(kind, OutboundConfig::Webhook(_) | OutboundConfig::Amqp(_)))
         .map(|(name, _)| name.clone())
         .collect()
 }

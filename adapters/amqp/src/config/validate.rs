@@ -157,6 +157,12 @@ impl AmqpOutboundConfig {
         if self.confirm_timeout_ms == 0 {
             report.push("confirm_timeout_ms", "must be at least 1");
         }
+        if self.max_pending_replies == 0 {
+            report.push("max_pending_replies", "must be at least 1");
+        }
+        if self.reply_to != crate::outbound::DIRECT_REPLY_TO {
+            report.check_declared_name("reply_to", &self.reply_to);
+        }
         if let Some(declare) = &self.declare {
             report.check_exchange("declare", declare);
             if declare.name != self.exchange {

@@ -59,6 +59,8 @@ pub(super) struct Driver {
     pub(super) sender: watch::Sender<Option<Link>>,
     /// Notified by publishers whose publish failed, so a dead channel is noticed.
     pub(super) publish_failed: Arc<Notify>,
+    /// Consumed on every channel, so requests' replies come back.
+    pub(super) replies: Arc<super::Replies>,
 }
 
 /// One connection.
@@ -119,6 +121,7 @@ impl Driver {
         if let Some(exchange) = &self.declare {
             topology::declare_exchange(&channel, exchange).await?;
         }
+        self.replies.listen(&channel).await?;
         Ok(Session {
             connection,
             channel,

@@ -63,12 +63,11 @@ impl Pending {
     /// came after its deadline, or names no request of ours) is dropped and counted.
     pub fn answer(&self, correlation: &str, answer: Answer) {
         let waiter = self.lock().remove(correlation);
-        match waiter.map(|w| w.send(answer)) {
-            Some(Ok(())) => {}
-            _ => {
-                self.unmatched.increment(1);
-                tracing::debug!(outbound = %self.sink, correlation = %printable(correlation), "reply matches no waiting request; dropped");
-            }
+        // A waiter whose receiver is gone timed out between its deadline and its drop.
+        let delivered = waiter.is_some_and(|w| w.send(answer).is_ok());
+        if !delivered {
+            self.unmatched.increment(1);
+            tracing::debug!(outbound = %self.sink, correlation = %printable(correlation), "reply matches no waiting request; dropped");
         }
     }
 
