@@ -58,6 +58,18 @@ def amqp_request(props, body):
     return CloudEvent(attrs, data)
 
 
+def mqtt_request(msg):
+    """The request a message carries: structured, or MQTT 5 binary mode (attributes in user
+    properties)."""
+    from cloudevents.http import CloudEvent, from_json
+    content_type = getattr(msg.properties, "ContentType", None)
+    if content_type and content_type.startswith("application/cloudevents"):
+        return from_json(msg.payload)
+    attrs = dict(getattr(msg.properties, "UserProperty", []))
+    data = json.loads(msg.payload) if (content_type or "").endswith("json") else msg.payload
+    return CloudEvent(attrs, data)
+
+
 def structured_reply(request, server):
     from cloudevents.conversion import to_structured
     headers, payload = to_structured(reply_event(request, server))
@@ -137,8 +149,7 @@ def cmd_mqtt(args):
     subscribed = threading.Event()
 
     def on_message(cl, userdata, msg):
-        from cloudevents.http import from_json
-        request = from_json(msg.payload)
+        request = mqtt_request(msg)
         content_type, payload = structured_reply(request, "mqtt")
         response_topic = getattr(msg.properties, "ResponseTopic", None)
         correlation = getattr(msg.properties, "CorrelationData", None)

@@ -231,3 +231,34 @@ async fn a_timed_out_amqp_request_gets_504_and_its_late_reply_is_dropped_and_cou
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_to_an_mqtt5_responder_over_response_topic_and_correlation_data() {
+    let topic = switchyard_e2e::python::unique("rpc/svc");
+    let svc = RpcService::start(&["mqtt", &topic]).await;
+    let yaml = format!(
+        "outbounds:\n  svc: {{ type: mqtt, url: \"mqtt://127.0.0.1:1883\", topic: \"{topic}\", qos: 1 }}\nroutes:\n  - {{ name: ask, topics: \"ask/#\", to: svc }}\n"
+    );
+    let gw = Gateway::start_with(Some(&yaml));
+    ready(&gw).await;
+    for id in ["m-1", "m-2"] {
+        let res = post(&gw.url("/rpc/ask/mqtt"), &CE, request(id)).await;
+        assert_eq!(res.status, 200, "{}", res.text());
+        let reply = res.json();
+        assert_eq!(reply["source"], "/rpc-services/mqtt");
+        assert_eq!(reply["correlationid"], id);
+        assert_eq!(reply["data"]["request_id"], id);
+    }
+    drop(gw);
+    let seen = svc.stop_lines().await;
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    let response_topic = seen[0]["response_topic"].as_str().expect("Response Topic");
+    assert!(
+        response_topic.starts_with("switchyard/replies/"),
+        "{response_topic}"
+    );
+    assert_ne!(
+        seen[0]["correlation_data"], seen[1]["correlation_data"],
+        "one per request"
+    );
+}

@@ -189,6 +189,15 @@ pub struct MqttOutboundConfig {
     /// Default 100.
     #[serde(default = "default_inflight")]
     pub inflight: u16,
+    /// MQTT 5: the Response Topic of requests (`POST /rpc`) routed here, subscribed on every
+    /// connection; each request carries a fresh Correlation Data. Default
+    /// `switchyard/replies/{client id}`, one per gateway. 3.1.1 cannot carry requests.
+    #[serde(default)]
+    pub reply_topic: Option<String>,
+    /// Requests waiting for their replies at once; beyond it a request is refused (503).
+    /// Default 10 000.
+    #[serde(default = "default_max_pending_replies")]
+    pub max_pending_replies: usize,
     /// Keep-alive interval in seconds (at least 5). Default 30.
     #[serde(default = "default_keep_alive_s")]
     pub keep_alive_s: u16,
@@ -275,6 +284,10 @@ const fn default_keep_alive_s() -> u16 {
 /// larger ones without letting one message hold much memory.
 const fn default_max_packet_size() -> u32 {
     1024 * 1024
+}
+
+const fn default_max_pending_replies() -> usize {
+    10_000
 }
 
 const fn default_inflight() -> u16 {

@@ -217,6 +217,8 @@ impl Client {
                 let properties = packet5::PublishProperties {
                     content_type: message.content_type,
                     user_properties: message.user_properties,
+                    response_topic: message.response_topic,
+                    correlation_data: message.correlation_data,
                     ..Default::default()
                 };
                 let payload = message.payload;

@@ -19,6 +19,8 @@ use bytes::Bytes;
 use switchyard_core::cloudevent::content::{self, Mode};
 use switchyard_core::cloudevent::{CloudEvent, DecodeError, json};
 
+use switchyard_core::rpc::Reply;
+
 use crate::config::MqttMode;
 use crate::error::EncodeError;
 
@@ -45,6 +47,9 @@ pub struct Encoded {
     pub content_type: Option<String>,
     /// User properties (MQTT 5 binary mode).
     pub user_properties: Vec<(String, String)>,
+    /// A request's Response Topic and Correlation Data (MQTT 5).
+    pub response_topic: Option<String>,
+    pub correlation_data: Option<Bytes>,
 }
 
 /// Turns a received message into a CloudEvent; see the module documentation for the rules.
@@ -73,6 +78,37 @@ pub fn decode(message: MqttMessage<'_>, wrapper: &Wrapper) -> Result<CloudEvent,
     wrapper.wrap(message.topic, message.content_type, message.payload)
 }
 
+/// Turns a reply into what the caller gets: a CloudEvent (by the receiving rules above), or
+/// any other payload with its content type; the error says why it cannot be a reply.
+pub fn decode_reply(message: MqttMessage<'_>) -> Result<Reply, String> {
+    let structured = message
+        .content_type
+        .is_some_and(|ct| content::detect_mode(Some(ct)) != Mode::Binary);
+    let event = if structured {
+        decode_structured(message.content_type.unwrap_or_default(), message.payload)
+    } else if message
+        .user_properties
+        .iter()
+        .any(|(n, _)| n == "specversion")
+    {
+        binary::decode(
+            message.content_type,
+            message.user_properties,
+            message.payload,
+        )
+    } else if message.content_type.is_none() && looks_structured(message.payload) {
+        json::decode_event(message.payload)
+    } else {
+        return Ok(Reply::Body {
+            content_type: message.content_type.map(str::to_owned),
+            body: message.payload.clone(),
+        });
+    };
+    event
+        .map(Reply::Event)
+        .map_err(|e| format!("the reply is not a valid CloudEvent: {e}"))
+}
+
 /// Lays `event` out as an MQTT message in `mode`.
 pub fn encode(event: &CloudEvent, mode: MqttMode) -> Result<Encoded, EncodeError> {
     match mode {
@@ -81,6 +117,8 @@ pub fn encode(event: &CloudEvent, mode: MqttMode) -> Result<Encoded, EncodeError
             payload: Bytes::from(json::to_vec(event)),
             content_type: Some(STRUCTURED_CONTENT_TYPE.to_owned()),
             user_properties: Vec::new(),
+            response_topic: None,
+            correlation_data: None,
         }),
     }
 }
@@ -97,6 +135,11 @@ impl Encoded {
         for (name, value) in &self.user_properties {
             size += 1 + 2 + name.len() + 2 + value.len();
         }
+        size += self.response_topic.as_ref().map_or(0, |t| 1 + 2 + t.len());
+        size += self
+            .correlation_data
+            .as_ref()
+            .map_or(0, |c| 1 + 2 + c.len());
         size
     }
 }

@@ -14,6 +14,7 @@
 
 mod correlator;
 mod driver;
+mod replies;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
@@ -32,12 +33,13 @@ use switchyard_core::pipeline::Sink;
 use switchyard_core::template::TopicTemplate;
 use switchyard_core::{BoxError, DeliveryError};
 
-use crate::config::{BrokerAddress, MqttMode, MqttOutboundConfig, RECONNECT};
+use crate::config::{BrokerAddress, MqttMode, MqttOutboundConfig, MqttVersion, RECONNECT};
 use crate::connection::{self, Client, EventLoop, Settings};
 use crate::convert;
 use crate::error::{EncodeError, rejected, unavailable};
 use correlator::{Correlator, Failure};
 use driver::Driver;
+use replies::Replies;
 
 /// Publishes events to an MQTT broker; cheap to clone. The connection closes when the last
 /// clone is dropped.
@@ -63,6 +65,8 @@ struct Shared {
     client: Client,
     correlator: Arc<Mutex<Correlator>>,
     connected: watch::Receiver<bool>,
+    /// Where requests' replies come back (MQTT 5 only).
+    replies: Option<Arc<Replies>>,
     /// Stops the connection task when the last clone goes.
     _driver: DropGuard,
 }
@@ -94,7 +98,20 @@ impl MqttOutboundPlan {
             template,
         } = self;
         let (client, events) = connection::open(&settings);
-        let driver = start_driver(&name, &config, events, client.clone(), ready);
+        let replies = (settings.version == MqttVersion::V5).then(|| {
+            let topic = config
+                .reply_topic
+                .clone()
+                .unwrap_or_else(|| format!("switchyard/replies/{}", settings.client_id));
+            Arc::new(Replies::new(&name, topic, config.max_pending_replies))
+        });
+        let driver = start_driver(
+            &name,
+            &config,
+            events,
+            (client.clone(), replies.clone()),
+            ready,
+        );
         let shared = Shared {
             name,
             template,
@@ -106,6 +123,7 @@ impl MqttOutboundPlan {
             client,
             correlator: driver.correlator,
             connected: driver.connected,
+            replies,
             _driver: driver.stop.drop_guard(),
         };
         let permits = Arc::new(Semaphore::new(usize::from(config.inflight)));
@@ -168,7 +186,7 @@ fn start_driver(
     name: &str,
     config: &MqttOutboundConfig,
     events: EventLoop,
-    client: Client,
+    (client, replies): (Client, Option<Arc<Replies>>),
     ready: ReadinessCheck,
 ) -> DriverHandles {
     let correlator = Arc::new(Mutex::new(Correlator::default()));
@@ -179,6 +197,7 @@ fn start_driver(
         events,
         client,
         correlator: correlator.clone(),
+        replies,
         ready,
         connected: connected_tx,
         reconnect: config.reconnect.resolve(RECONNECT).backoff(),
@@ -250,8 +269,19 @@ impl Shared {
             .template
             .render(&event)
             .map_err(|e| rejected(&self.name, format!("topic template: {e}")))?;
-        let encoded = convert::encode(&event.cloud, self.mode)
+        let mut encoded = convert::encode(&event.cloud, self.mode)
             .map_err(|e| rejected(&self.name, e.to_string()))?;
+        // A request waits for its reply under its own Correlation Data once the broker took it.
+        let request = match (&event.reply, &self.replies) {
+            (None, _) => None,
+            (Some(_), Some(replies)) => Some(replies.ask(&mut encoded)?),
+            (Some(_), None) => {
+                return Err(rejected(
+                    &self.name,
+                    "MQTT 3.1.1 cannot carry a request: it has no Response Topic",
+                ));
+            }
+        };
         let size = encoded.packet_size(&topic);
         if size > self.max_packet_size as usize {
             let max = self.max_packet_size;
@@ -270,7 +300,10 @@ impl Shared {
             })
             .map_err(|failure| self.failure(failure))?;
         match tokio::time::timeout(self.confirm_timeout, confirmation).await {
-            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Ok(()))) => match (request, &event.reply) {
+                (Some(request), Some(reply_to)) => Ok(request.forward(reply_to).await?),
+                _ => Ok(()),
+            },
             Ok(Ok(Err(failure))) => Err(self.failure(failure)),
             Ok(Err(_)) => Err(unavailable(&self.name, "the connection task stopped")),
             Err(_) => Err(Box::new(DeliveryError::Timeout {

@@ -21,13 +21,18 @@ pub(super) fn build(name: &str, kind: &OutboundConfig) -> Result<Box<dyn Outboun
     }
 }
 
-/// The outbounds that can answer a request (`POST /rpc`): webhooks (the response is the reply)
-/// and AMQP (`reply_to` and `correlation_id`).
+/// The outbounds that can answer a request (`POST /rpc`): webhooks (the response is the
+/// reply), AMQP (`reply_to` and `correlation_id`) and MQTT 5 (Response Topic and Correlation
+/// Data).
 pub(super) fn repliers(config: &crate::config::Config) -> std::collections::HashSet<String> {
     config
         .outbounds
         .iter()
-        .filter(|(_, kind)| matches!(kind, OutboundConfig::Webhook(_) | OutboundConfig::Amqp(_)))
+        .filter(|(_, kind)| match kind {
+            OutboundConfig::Webhook(_) | OutboundConfig::Amqp(_) => true,
+            OutboundConfig::Mqtt(mqtt) => mqtt.version == switchyard_mqtt::MqttVersion::V5,
+            OutboundConfig::Nats(_) | OutboundConfig::Grpc(_) => false,
+        })
         .map(|(name, _)| name.clone())
         .collect()
 }

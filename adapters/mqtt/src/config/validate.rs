@@ -138,6 +138,15 @@ impl MqttOutboundConfig {
         if self.inflight == 0 {
             errors.push("inflight", "must be at least 1");
         }
+        if self.max_pending_replies == 0 {
+            errors.push("max_pending_replies", "must be at least 1");
+        }
+        if let Some(topic) = &self.reply_topic {
+            errors.check(
+                "reply_topic",
+                switchyard_core::topic::validate_topic_name(topic).map_err(|e| e.to_string()),
+            );
+        }
         link.validate_session(&mut errors);
         errors.into_vec()
     }

@@ -46,6 +46,14 @@ impl Message {
         }
     }
 
+    /// The Correlation Data property (MQTT 5).
+    pub fn correlation_data(&self) -> Option<&Bytes> {
+        match self {
+            Self::V5(publish) => publish.properties.as_ref()?.correlation_data.as_ref(),
+            Self::V311(_) => None,
+        }
+    }
+
     /// The user properties (MQTT 5).
     pub fn user_properties(&self) -> &[(String, String)] {
         match self {

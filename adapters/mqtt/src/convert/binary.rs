@@ -86,6 +86,8 @@ pub fn encode(event: &CloudEvent) -> Result<Encoded, EncodeError> {
         payload,
         content_type,
         user_properties,
+        response_topic: None,
+        correlation_data: None,
     })
 }
 

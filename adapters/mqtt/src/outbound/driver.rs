@@ -28,6 +28,8 @@ pub struct Driver {
     pub events: EventLoop,
     pub client: Client,
     pub correlator: Arc<Mutex<Correlator>>,
+    /// Subscribed after every CONNACK; gets the messages on the Response Topic.
+    pub replies: Option<Arc<super::Replies>>,
     pub ready: ReadinessCheck,
     pub connected: watch::Sender<bool>,
     pub reconnect: Backoff,
@@ -76,12 +78,19 @@ impl Driver {
 
     fn on_connected(&mut self, max_packet_size: Option<u32>) {
         self.lock().on_connected(max_packet_size);
+        if let Some(replies) = &self.replies {
+            replies.subscribe(&self.client);
+        }
         self.ready.set(true);
         self.connected.send_replace(true);
         tracing::info!(outbound = %self.outbound, ?max_packet_size, "MQTT connected");
     }
 
     fn correlate(&mut self, polled: Polled) {
+        if let (Polled::Message(message), Some(replies)) = (&polled, &self.replies) {
+            replies.receive(message);
+            return;
+        }
         let mut correlator = self.lock();
         match polled {
             Polled::Sent { pkid } => correlator.on_sent(pkid),
