@@ -7,6 +7,7 @@ mod hub;
 mod inbounds;
 mod listeners;
 mod outbounds;
+mod queues;
 mod reload;
 mod sinks;
 mod sources;
@@ -166,6 +167,8 @@ struct Running {
     streams: Streams,
     /// Request-reply settings and the asynchronous replies, kept across listener restarts.
     rpc: Rpc,
+    /// The work queues, kept across reloads (they hold messages).
+    queues: switchyard_http::queues::Queues,
 }
 
 /// Builds the gateway from a checked `config`, serves until SIGTERM or SIGINT (reloading
@@ -210,8 +213,11 @@ fn start(
     readiness: Readiness,
     admin_routes: axum::Router,
 ) -> anyhow::Result<Running> {
-    let sinks = sinks::connect(&config, hub_sink, &readiness)
+    let mut sinks = sinks::connect(&config, hub_sink, &readiness)
         .map_err(|e| anyhow::anyhow!("outbounds:\n{}", ConfigErrors(e)))?;
+    let (queues, queue_sinks) = queues::start(&config, &readiness)
+        .map_err(|e| anyhow::anyhow!("queues:\n{}", ConfigErrors(e)))?;
+    sinks.extend(queue_sinks);
     let table =
         routes(&config, &sinks).map_err(|e| anyhow::anyhow!("routes:\n{}", ConfigErrors(e)))?;
     let limits = PipelineLimits {
@@ -243,6 +249,7 @@ fn start(
         inbounds: TaskTracker::new(),
         streams: Streams::default(),
         rpc: Rpc::new(config_rpc),
+        queues,
     };
     let entries = running.config.inbounds.clone();
     for (name, entry) in &entries {

@@ -5,6 +5,7 @@
 mod env;
 mod fingerprint;
 mod load;
+mod queue;
 mod schema;
 mod suggest;
 
@@ -26,6 +27,7 @@ use switchyard_routes::{OneOrMany, RouteConfig};
 
 pub use fingerprint::Fingerprints;
 pub use load::{ConfigErrors, load, load_default};
+pub use queue::QueueConfig;
 pub use schema::schema;
 
 /// The whole file. Every section is optional.
@@ -67,6 +69,10 @@ pub struct Config {
     /// Sinks by name, each chosen by `type`; routes name them in `to` (`hub` is built in).
     #[schemars(with = "Option<BTreeMap<String, OutboundConfig>>")]
     pub outbounds: BTreeMap<String, OutboundConfig>,
+    /// Work queues by name: routes deliver to `queue:NAME`, consumers lease from
+    /// `/queues/NAME`.
+    #[schemars(with = "Option<BTreeMap<String, QueueConfig>>")]
+    pub queues: BTreeMap<String, QueueConfig>,
     /// Which events go to which sinks. Omitted: one route, every event published over HTTP
     /// or gRPC to the hub; empty (or null): no routes.
     #[schemars(with = "Option<Vec<RouteConfig>>")]

@@ -16,9 +16,11 @@ mod convert;
 mod error;
 pub mod inbound;
 mod outbound;
+pub mod queue;
 
 pub use config::{
     AmqpInboundConfig, AmqpMode, AmqpOutboundConfig, BindingConfig, ExchangeConfig, ExchangeKind,
     HeaderPrefix, QueueConfig, QueueType, TopologyConfig, WrapConfig,
 };
 pub use outbound::{AmqpOutbound, AmqpOutboundPlan, DIRECT_REPLY_TO};
+pub use queue::AmqpQueueConfig;

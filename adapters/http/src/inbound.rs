@@ -17,6 +17,7 @@ use switchyard_core::inbound::{Inbound, InboundContext};
 
 use crate::access::Access;
 use crate::config::HttpConfig;
+use crate::queues::Queues;
 use crate::rpc::Rpc;
 use crate::server::{ServerOptions, Stopping, serve};
 use crate::state::HttpState;
@@ -46,6 +47,7 @@ pub struct HttpInbound {
     pub streams: Streams,
     pub access: Access,
     pub rpc: Rpc,
+    pub queues: Queues,
 }
 
 impl Inbound for HttpInbound {
@@ -59,6 +61,7 @@ impl Inbound for HttpInbound {
             streams,
             access,
             rpc,
+            queues,
         } = *self;
         let state = HttpState {
             pipeline: ctx.pipeline,
@@ -69,6 +72,7 @@ impl Inbound for HttpInbound {
             websockets: streams.websockets.clone(),
             access,
             rpc,
+            queues,
         };
         let app = match extra {
             Some(extra) => crate::router(state).merge(extra),

@@ -12,6 +12,7 @@ pub mod inbound;
 mod poll;
 mod publish;
 mod query;
+pub mod queues;
 mod request_body;
 mod request_guard;
 pub mod rpc;
@@ -45,7 +46,10 @@ pub fn router(state: HttpState) -> Router {
             get(subscribe::subscribe).post(publish::publish),
         )
         .route("/rpc/{*topic}", post(rpc::call))
-        .route("/replies/{id}", get(rpc::get_reply));
+        .route("/replies/{id}", get(rpc::get_reply))
+        .route("/queues/{name}", get(queues::lease))
+        .route("/queues/{name}/ack", post(queues::ack))
+        .route("/queues/{name}/nack", post(queues::nack));
     let topics = match cors {
         Some(cors) => topics.layer(cors),
         None => topics,

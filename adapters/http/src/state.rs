@@ -10,6 +10,7 @@ use switchyard_core::pipeline::Pipeline;
 
 use crate::access::Access;
 use crate::config::HttpConfig;
+use crate::queues::Queues;
 use crate::rpc::Rpc;
 
 /// Shared state of the HTTP family's handlers.
@@ -32,4 +33,6 @@ pub struct HttpState {
     pub access: Access,
     /// Request-reply settings and the asynchronous replies.
     pub rpc: Rpc,
+    /// The work queues consumers lease from.
+    pub queues: Queues,
 }

@@ -27,6 +27,7 @@ fn state(pipeline: Pipeline, hub: &Hub) -> HttpState {
         websockets: TaskTracker::new(),
         access: Default::default(),
         rpc: switchyard_http::rpc::Rpc::new(Default::default()),
+        queues: Default::default(),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod inbound;
 pub mod outbound;
 pub mod pipeline;
 pub mod principal;
+pub mod queue;
 pub mod rate;
 pub mod retry;
 pub mod rpc;

@@ -131,6 +131,7 @@ pub(super) fn start_http(
         streams: running.streams.clone(),
         access,
         rpc: running.rpc.clone(),
+        queues: running.queues.clone(),
     };
     let stop = run_inbound(running, HTTP_INBOUND, Box::new(inbound));
     Ok(Listener {

@@ -27,10 +27,17 @@ pub(super) fn placeholders(
             errors.push(format!("{path}: `hub` is the built-in hub's name"));
             continue;
         }
+        if name.starts_with("queue:") {
+            errors.push(format!("{path}: `queue:` names the work queues' sinks"));
+        }
         if let Err(found) = super::outbounds::build(name, outbound) {
             errors.extend(found);
         }
         sinks.insert(name.clone(), BoxCloneSyncService::new(NullSink));
+    }
+    for name in config.queues.keys() {
+        let sink = BoxCloneSyncService::new(NullSink);
+        sinks.insert(switchyard_core::queue::sink_name(name), sink);
     }
     sinks
 }

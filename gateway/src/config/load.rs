@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use serde::de::DeserializeOwned;
 use serde_yaml_ng::Value;
 
-use super::{Config, InboundEntry, default_routes};
+use super::{Config, InboundEntry, QueueConfig, default_routes};
 use switchyard_routes::RouteConfig;
 
 /// Every problem found in a configuration, one per line, each naming its key.
@@ -37,6 +37,7 @@ pub(super) const SECTIONS: &[&str] = &[
     "shutdown",
     "inbounds",
     "outbounds",
+    "queues",
     "routes",
 ];
 
@@ -77,6 +78,17 @@ pub fn load(text: &str) -> (Config, Vec<String>) {
         parse,
     );
     config.outbounds.extend(outbounds);
+    let queues = named(
+        get("queues"),
+        "queues",
+        "queue",
+        &mut errors,
+        parse::<QueueConfig>,
+    );
+    for (name, queue) in &queues {
+        errors.extend(queue.validate(name));
+    }
+    config.queues.extend(queues);
     config.routes = routes(get("routes"), &mut errors);
     apply_env(&mut config);
     check_addresses(&config, &mut errors);

@@ -73,7 +73,7 @@ pub(crate) async fn declare_exchange(
         )))
 }
 
-async fn declare_queue(
+pub(crate) async fn declare_queue(
     channel: &Channel,
     queue: &str,
     config: &QueueConfig,

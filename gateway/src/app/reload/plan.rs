@@ -138,6 +138,11 @@ pub(super) fn keep_restart_only(old: &Config, new: &mut Config) -> Vec<&'static 
         new.fingerprints.keep(&old.fingerprints, "limits");
         kept.push("limits");
     }
+    if !old.fingerprints.same(&new.fingerprints, "queues") {
+        new.queues = old.queues.clone();
+        new.fingerprints.keep(&old.fingerprints, "queues");
+        kept.push("queues");
+    }
     if !old.fingerprints.same(&new.fingerprints, "rpc") {
         new.rpc = old.rpc.clone();
         new.fingerprints.keep(&old.fingerprints, "rpc");
