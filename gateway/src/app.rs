@@ -169,6 +169,8 @@ struct Running {
     rpc: Rpc,
     /// The work queues, kept across reloads (they hold messages).
     queues: switchyard_http::queues::Queues,
+    /// The exclusive pairs, kept across listener restarts.
+    pairs: switchyard_http::Pairs,
 }
 
 /// Builds the gateway from a checked `config`, serves until SIGTERM or SIGINT (reloading
@@ -250,6 +252,7 @@ fn start(
         streams: Streams::default(),
         rpc: Rpc::new(config_rpc),
         queues,
+        pairs: Default::default(),
     };
     let entries = running.config.inbounds.clone();
     for (name, entry) in &entries {

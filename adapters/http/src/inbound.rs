@@ -48,6 +48,7 @@ pub struct HttpInbound {
     pub access: Access,
     pub rpc: Rpc,
     pub queues: Queues,
+    pub pairs: crate::Pairs,
 }
 
 impl Inbound for HttpInbound {
@@ -62,6 +63,7 @@ impl Inbound for HttpInbound {
             access,
             rpc,
             queues,
+            pairs,
         } = *self;
         let state = HttpState {
             pipeline: ctx.pipeline,
@@ -73,6 +75,7 @@ impl Inbound for HttpInbound {
             access,
             rpc,
             queues,
+            pairs,
         };
         let app = match extra {
             Some(extra) => crate::router(state).merge(extra),

@@ -9,6 +9,7 @@ mod config;
 mod console;
 mod error;
 pub mod inbound;
+mod pair;
 mod poll;
 mod publish;
 mod query;
@@ -30,6 +31,7 @@ pub use access::Access;
 pub use body_timeout::BodyReadTimeout;
 pub use config::HttpConfig;
 pub use error::ApiError;
+pub use pair::Pairs;
 pub use state::HttpState;
 
 use axum::Router;
@@ -49,7 +51,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/replies/{id}", get(rpc::get_reply))
         .route("/queues/{name}", get(queues::lease))
         .route("/queues/{name}/ack", post(queues::ack))
-        .route("/queues/{name}/nack", post(queues::nack));
+        .route("/queues/{name}/nack", post(queues::nack))
+        .route("/pair/{name}", get(pair::join));
     let topics = match cors {
         Some(cors) => topics.layer(cors),
         None => topics,

@@ -10,6 +10,7 @@ use switchyard_core::pipeline::Pipeline;
 
 use crate::access::Access;
 use crate::config::HttpConfig;
+use crate::pair::Pairs;
 use crate::queues::Queues;
 use crate::rpc::Rpc;
 
@@ -35,4 +36,6 @@ pub struct HttpState {
     pub rpc: Rpc,
     /// The work queues consumers lease from.
     pub queues: Queues,
+    /// The exclusive pairs (`/pair/{name}`).
+    pub pairs: Pairs,
 }

@@ -28,6 +28,7 @@ fn state(pipeline: Pipeline, hub: &Hub) -> HttpState {
         access: Default::default(),
         rpc: switchyard_http::rpc::Rpc::new(Default::default()),
         queues: Default::default(),
+        pairs: Default::default(),
     }
 }
 

@@ -132,6 +132,7 @@ pub(super) fn start_http(
         access,
         rpc: running.rpc.clone(),
         queues: running.queues.clone(),
+        pairs: running.pairs.clone(),
     };
     let stop = run_inbound(running, HTTP_INBOUND, Box::new(inbound));
     Ok(Listener {
