@@ -197,10 +197,8 @@ async fn run(
         }
         while let Some(Ok(frame)) = stream.next().await {
             match frame {
-                Message::Text(_) | Message::Binary(_) => {
-                    if to_partner.send(frame).await.is_err() {
-                        return;
-                    }
+                Message::Text(_) | Message::Binary(_) if to_partner.send(frame).await.is_err() => {
+                    return;
                 }
                 Message::Close(_) => return,
                 _ => {}
