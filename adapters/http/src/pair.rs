@@ -196,12 +196,10 @@ async fn run(
             }
         }
         while let Some(Ok(frame)) = stream.next().await {
-            match frame {
-                Message::Text(_) | Message::Binary(_) if to_partner.send(frame).await.is_err() => {
-                    return;
-                }
-                Message::Close(_) => return,
-                _ => {}
+            let data = matches!(frame, Message::Text(_) | Message::Binary(_));
+            if matches!(frame, Message::Close(_)) || (data && to_partner.send(frame).await.is_err())
+            {
+                return;
             }
         }
     };
