@@ -165,3 +165,109 @@ async fn bad_leases_and_receipts_get_defined_answers() {
         (400, "no_receipt".into())
     );
 }
+
+mod websocket {
+    use super::*;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+    type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+    async fn consumer(gw: &Gateway) -> Ws {
+        let url = format!("ws://{}/queues/jobs", gw.addr);
+        connect_async(url).await.expect("websocket connects").0
+    }
+
+    async fn next_json(ws: &mut Ws) -> serde_json::Value {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                .await
+                .expect("a frame in time")
+                .expect("open")
+                .expect("ok");
+            if let Message::Text(text) = frame {
+                return serde_json::from_str(&text).expect("json");
+            }
+        }
+    }
+
+    async fn send(ws: &mut Ws, value: serde_json::Value) {
+        ws.send(Message::text(value.to_string()))
+            .await
+            .expect("send");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn credit_bounds_what_a_websocket_consumer_is_pushed() {
+        let gw = Gateway::start_with(Some(&config("")));
+        produce(&gw, "ws", 20).await;
+        let mut ws = consumer(&gw).await;
+        send(&mut ws, serde_json::json!({"credit": 5})).await;
+        let mut receipts = Vec::new();
+        for _ in 0..5 {
+            receipts.push(
+                next_json(&mut ws).await["receipt"]
+                    .as_str()
+                    .expect("receipt")
+                    .to_owned(),
+            );
+        }
+        // Only five went to the socket: the other fifteen are there for anyone else.
+        let rest = get(&gw.url("/queues/jobs?max=100"), &[]).await;
+        assert_eq!(rest.json().as_array().expect("batch").len(), 15);
+        for receipt in &receipts {
+            send(&mut ws, serde_json::json!({"ack": receipt})).await;
+        }
+        send(&mut ws, serde_json::json!({"ack": receipts[0]})).await;
+        let refused = next_json(&mut ws).await;
+        assert_eq!(refused["error"], "already_settled", "{refused}");
+        assert_eq!(refused["receipt"], receipts[0].as_str());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn three_websocket_consumers_drain_the_queue_and_a_closed_one_hands_back_its_messages() {
+        let gw = Gateway::start_with(Some(&config("")));
+        produce(&gw, "wsd", 300).await;
+        let ledger = Arc::new(Mutex::new(HashSet::new()));
+        let consumers = (0..3).map(|_| {
+            let ledger = ledger.clone();
+            let gw = &gw;
+            async move {
+                let mut ws = consumer(gw).await;
+                send(&mut ws, serde_json::json!({"credit": 10})).await;
+                while ledger.lock().expect("lock").len() < 300 {
+                    let Ok(event) =
+                        tokio::time::timeout(Duration::from_millis(500), next_json(&mut ws)).await
+                    else {
+                        continue;
+                    };
+                    let id = event["id"].as_str().expect("id").to_owned();
+                    assert!(
+                        ledger.lock().expect("lock").insert(id.clone()),
+                        "{id} twice"
+                    );
+                    send(&mut ws, serde_json::json!({"ack": event["receipt"]})).await;
+                    send(&mut ws, serde_json::json!({"credit": 1})).await;
+                }
+            }
+        });
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            futures_util::future::join_all(consumers),
+        )
+        .await
+        .expect("drained");
+        assert_eq!(ledger.lock().expect("lock").len(), 300);
+
+        produce(&gw, "held", 1).await;
+        let mut ws = consumer(&gw).await;
+        send(&mut ws, serde_json::json!({"credit": 1})).await;
+        let held = next_json(&mut ws).await;
+        ws.close(None).await.expect("close");
+        let back = get(&gw.url("/queues/jobs?wait=10"), &[]).await;
+        assert_eq!(back.status, 200, "{}", back.text());
+        assert_eq!(back.header("ce-id"), held["id"].as_str());
+        assert_eq!(back.header("switchyard-redelivered"), Some("true"));
+    }
+}

@@ -3,13 +3,18 @@
 //! wait), or with `max=K` up to K as a CloudEvents batch (each event's receipt in extension
 //! `receipt`). `POST /queues/{name}/ack` and `/nack` (`?requeue=false`: dead-letter) settle a
 //! receipt given in `switchyard-receipt` or `?receipt=`. Leasing needs the subscribe
-//! permission on topic `queues/{name}`, settling it too.
+//! permission on topic `queues/{name}`, settling it too. A WebSocket on the same path consumes
+//! with credit (`queues/ws.rs`).
+
+mod ws;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -55,10 +60,22 @@ pub(crate) async fn lease(
     Path(name): Path<String>,
     RawQuery(raw): RawQuery,
     Caller(caller): Caller,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let queue = allowed(&state, &name, caller)?;
     let query: LeaseQuery =
         crate::query::parse(&access::query_without_token(raw.as_deref(), &state))?;
+    if let Ok(upgrade) = upgrade {
+        access::origin_allowed(&state.access, &headers).map_err(|d| ApiError::denied(&d))?;
+        let consumer = ws::Consumer {
+            queue,
+            lease: query.lease_ms.map(Duration::from_millis),
+            shutdown: state.shutdown.clone(),
+        };
+        let tracker = state.websockets.clone();
+        return Ok(upgrade.on_upgrade(move |socket| tracker.track_future(consumer.run(socket))));
+    }
     let wait = Duration::from_secs(query.wait.unwrap_or(0).min(state.config.poll_max_wait_s));
     let lease = query.lease_ms.map(Duration::from_millis);
     let leased = tokio::select! {
