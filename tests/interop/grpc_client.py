@@ -8,6 +8,7 @@ follow), then speaks to the gateway. Prints one JSON line per result.
     grpc_client.py publish ADDR TOPIC COUNT PREFIX [--batch K]
     grpc_client.py publish-rich ADDR TOPIC
     grpc_client.py call ADDR TOPIC CASE [--timeout S]     CASE: ok | invalid | big | no-event | bad-batch
+    grpc_client.py rpc ADDR TOPIC ID [--timeout S]   one Call (request-reply); prints the reply
     grpc_client.py subscribe ADDR FILTER COUNT TIMEOUT_S [--since N] [--group G] [--ready FILE]
                              [--hold]   after the first event, stop reading until a line on stdin
     grpc_client.py health ADDR [SERVICE]
@@ -217,6 +218,24 @@ def cmd_call(a):
         out(status_view(err))
 
 
+def cmd_rpc(a):
+    stub = gw_grpc.GatewayStub(channel(a.addr))
+    event = simple(0, "")
+    event.id = a.id
+    event.text_data = json.dumps({"n": a.id})
+    try:
+        reply = stub.Call(gw.CallRequest(topic=a.topic, event=event), timeout=a.timeout)
+    except grpc.RpcError as err:
+        out(status_view(err))
+        return
+    kind = reply.WhichOneof("reply")
+    if kind == "event":
+        out({"code": "OK", "event": view(reply.event)})
+    else:
+        out({"code": "OK", "raw": {"content_type": reply.raw.content_type,
+                                   "body": base64.b64encode(reply.raw.body).decode()}})
+
+
 def cmd_subscribe(a):
     stub = gw_grpc.GatewayStub(channel(a.addr))
     request = gw.SubscribeRequest(filter=a.filter, group=a.group or "")
@@ -368,6 +387,7 @@ def main():
     s = sub.add_parser("publish"); s.add_argument("addr"); s.add_argument("topic"); s.add_argument("count", type=int); s.add_argument("prefix"); s.add_argument("--batch", type=int)
     s = sub.add_parser("publish-rich"); s.add_argument("addr"); s.add_argument("topic")
     s = sub.add_parser("call"); s.add_argument("addr"); s.add_argument("topic"); s.add_argument("case"); s.add_argument("--timeout", type=float, default=30)
+    s = sub.add_parser("rpc"); s.add_argument("addr"); s.add_argument("topic"); s.add_argument("id"); s.add_argument("--timeout", type=float, default=30)
     s = sub.add_parser("subscribe"); s.add_argument("addr"); s.add_argument("filter"); s.add_argument("count", type=int); s.add_argument("timeout", type=float)
     s.add_argument("--since", type=int); s.add_argument("--group"); s.add_argument("--ready"); s.add_argument("--hold", action="store_true")
     s = sub.add_parser("health"); s.add_argument("addr"); s.add_argument("service", nargs="?", default="")
@@ -380,7 +400,7 @@ def main():
     s = sub.add_parser("encode"); s.add_argument("what")
     s = sub.add_parser("decode"); s.add_argument("data")
     a = p.parse_args()
-    {"publish": cmd_publish, "publish-rich": cmd_publish_rich, "call": cmd_call, "subscribe": cmd_subscribe,
+    {"publish": cmd_publish, "publish-rich": cmd_publish_rich, "call": cmd_call, "rpc": cmd_rpc, "subscribe": cmd_subscribe,
      "health": cmd_health, "watch": cmd_watch, "reflect": cmd_reflect, "ce-publish": cmd_ce_publish,
      "ce-subscribe": cmd_ce_subscribe, "backend": cmd_backend, "encode": cmd_encode,
      "decode": cmd_decode}[a.cmd](a)

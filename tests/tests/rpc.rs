@@ -262,3 +262,35 @@ async fn http_to_an_mqtt5_responder_over_response_topic_and_correlation_data() {
         "one per request"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpcio_call_reaches_an_amqp_service_and_gets_its_reply() {
+    let queue = switchyard_e2e::python::unique("rpc-q");
+    let _svc = RpcService::start(&["amqp", &queue]).await;
+    let yaml = format!(
+        "listen: {{ grpc: \"127.0.0.1:0\" }}\noutbounds:\n  svc: {{ type: amqp, url: \"{AMQP}\", exchange: \"\", routing_key: \"{queue}\" }}\nroutes:\n  - {{ name: ask, topics: \"ask/#\", to: svc }}\n"
+    );
+    let gw = Gateway::start_with(Some(&yaml));
+    ready(&gw).await;
+    let addr = gw.grpc_addr().to_string();
+    let lines = tokio::task::spawn_blocking(move || {
+        switchyard_e2e::python::grpc(&["rpc", &addr, "ask/grpc", "g-1"])
+    })
+    .await
+    .expect("join");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let event = &lines[0]["event"];
+    assert_eq!(lines[0]["code"], "OK", "{lines:?}");
+    assert_eq!(event["source"], "/rpc-services/amqp");
+    assert_eq!(
+        event["attributes"]["correlationid"],
+        serde_json::json!(["ce_string", "g-1"])
+    );
+    let addr = gw.grpc_addr().to_string();
+    let refused = tokio::task::spawn_blocking(move || {
+        switchyard_e2e::python::grpc(&["rpc", &addr, "other", "g-2"])
+    })
+    .await
+    .expect("join");
+    assert_eq!(refused[0]["code"], "NOT_FOUND", "{refused:?}");
+}

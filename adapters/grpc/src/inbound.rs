@@ -41,6 +41,8 @@ pub struct GrpcInbound {
     pub connections: TaskTracker,
     /// `None`: open.
     pub auth: Authenticator,
+    /// Deadlines of `Call`.
+    pub rpc: std::sync::Arc<switchyard_core::rpc::RpcConfig>,
     /// TLS, when `grpc.tls` is set.
     pub tls: Option<tonic::transport::ServerTlsConfig>,
 }
@@ -53,6 +55,7 @@ impl Inbound for GrpcInbound {
             inbound: ctx.name,
             streams_end: self.streams_end.clone(),
             auth: self.auth,
+            rpc: self.rpc,
         };
         // Ready before health starts following readiness: its first report must not race
         // this flag (the listener is bound; connections wait in its backlog meanwhile).

@@ -3,6 +3,7 @@
 //! on the pipeline and the hub, with `grpc.health.v1.Health` and reflection; and an outbound
 //! that calls a backend's `Publish`. The schemas are the repository's `proto/` files.
 
+mod call;
 mod caller;
 mod cloudevent_service;
 mod config;

@@ -13,7 +13,8 @@ use switchyard_core::topic::validate_topic_name;
 
 use crate::proto::switchyard_v1::gateway_server::Gateway;
 use crate::proto::switchyard_v1::{
-    PublishBatchRequest, PublishRequest, PublishResponse, SubscribeRequest,
+    CallRequest, CallResponse, PublishBatchRequest, PublishRequest, PublishResponse,
+    SubscribeRequest,
 };
 use crate::shared::Shared;
 use crate::subscribe::{self, Feed};
@@ -54,6 +55,14 @@ impl Gateway for GatewayService {
         let delivery = deliver_all(&self.0, principal, &topic, events);
         let accepted = deadline::within(budget, delivery).await?;
         Ok(Response::new(PublishResponse { accepted }))
+    }
+
+    async fn call(&self, request: Request<CallRequest>) -> Result<Response<CallResponse>, Status> {
+        let budget = deadline::budget(request.metadata());
+        let principal = caller::principal(&self.0, request.metadata())?;
+        crate::call::call(&self.0, principal, request.into_inner(), budget)
+            .await
+            .map(Response::new)
     }
 
     type SubscribeStream = Feed;

@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 use switchyard_core::auth::Authenticator;
 use switchyard_core::hub::Hub;
 use switchyard_core::pipeline::Pipeline;
+use switchyard_core::rpc::RpcConfig;
 
 /// The pipeline published events go to, the hub subscriptions read from.
 #[derive(Debug, Clone)]
@@ -19,4 +20,6 @@ pub(crate) struct Shared {
     pub streams_end: CancellationToken,
     /// `None`: open.
     pub auth: Authenticator,
+    /// Deadlines of `Call`.
+    pub rpc: Arc<RpcConfig>,
 }

@@ -183,6 +183,7 @@ pub(super) fn start_grpc(
         streams_end: running.streams.shutdown.clone(),
         connections: running.streams.connections.clone(),
         auth: running.auth.clone(),
+        rpc: running.rpc.config.clone(),
         tls: config.grpc.tls_config().map_err(|e| anyhow::anyhow!(e))?,
     };
     let stop = run_inbound(running, GRPC_INBOUND, Box::new(inbound));
