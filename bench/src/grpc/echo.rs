@@ -17,7 +17,8 @@ use switchyard_core::cloudevent::protobuf::from_proto;
 use switchyard_grpc::SubscribeResponse;
 use switchyard_grpc::switchyard_v1::gateway_server::{Gateway, GatewayServer};
 use switchyard_grpc::switchyard_v1::{
-    PublishBatchRequest, PublishRequest, PublishResponse, SubscribeRequest,
+    CallRequest, CallResponse, PublishBatchRequest, PublishRequest, PublishResponse,
+    SubscribeRequest,
 };
 use tokio::net::TcpListener;
 use tonic::transport::Server;
@@ -53,6 +54,10 @@ impl Gateway for Echo {
         &self,
         _request: Request<PublishBatchRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
+        Err(Status::unimplemented("the echo server has Publish only"))
+    }
+
+    async fn call(&self, _request: Request<CallRequest>) -> Result<Response<CallResponse>, Status> {
         Err(Status::unimplemented("the echo server has Publish only"))
     }
 
