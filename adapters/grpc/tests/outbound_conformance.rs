@@ -36,7 +36,8 @@ use switchyard_grpc::cloudevents_v1::cloud_event_service_server::{
 use switchyard_grpc::cloudevents_v1::{self as ce, CloudEvent as PbEvent, SubscriptionRequest};
 use switchyard_grpc::switchyard_v1::gateway_server::{Gateway, GatewayServer};
 use switchyard_grpc::switchyard_v1::{
-    PublishBatchRequest, PublishRequest, PublishResponse, SubscribeRequest,
+    CallRequest, CallResponse, PublishBatchRequest, PublishRequest, PublishResponse,
+    SubscribeRequest,
 };
 use switchyard_grpc::{GrpcOutbound, GrpcOutboundConfig, SubscribeResponse};
 use switchyard_testing::conformance::{OutboundFixture, check_outbound};
@@ -154,6 +155,10 @@ impl Gateway for Backend {
         Err(Status::unimplemented(
             "the outbound publishes one event a call",
         ))
+    }
+
+    async fn call(&self, _request: Request<CallRequest>) -> Result<Response<CallResponse>, Status> {
+        Err(Status::unimplemented("a publish backend"))
     }
 
     type SubscribeStream = BoxStream<'static, Result<SubscribeResponse, Status>>;
