@@ -294,3 +294,34 @@ async fn a_grpcio_call_reaches_an_amqp_service_and_gets_its_reply() {
     .expect("join");
     assert_eq!(refused[0]["code"], "NOT_FOUND", "{refused:?}");
 }
+
+#[test]
+fn check_warns_about_routes_a_request_reaches_without_one_replier() {
+    let yaml = "outbounds:\n  svc: { type: webhook, url: \"http://127.0.0.1:9/a\" }\n  other: { type: webhook, url: \"http://127.0.0.1:9/b\" }\nroutes:\n  - { name: ask, topics: \"ask/#\", to: svc }\n  - { name: feed, topics: \"feed/#\", to: hub }\n  - { name: both, topics: \"both/#\", to: [svc, other] }\n";
+    let path = std::env::temp_dir().join(switchyard_e2e::python::unique("sy-rpc-check"));
+    std::fs::write(&path, yaml).expect("write");
+    let out = std::process::Command::new(switchyard_e2e::gateway::binary())
+        .arg("check")
+        .arg(&path)
+        .output()
+        .expect("run check");
+    let _ = std::fs::remove_file(&path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("warning: route `feed`") && stdout.contains("0 reply-capable"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("warning: route `both`") && stdout.contains("2 reply-capable"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("route `ask`"),
+        "ask has exactly one: {stdout}"
+    );
+}
