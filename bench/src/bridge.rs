@@ -30,6 +30,7 @@ mod nats;
 mod path_run;
 mod rabbit;
 pub(crate) mod record;
+mod rpc;
 mod throughput;
 mod throughput_result;
 mod window;
@@ -45,6 +46,7 @@ pub use auth::run as run_auth;
 pub use latency_result::{LatencyResult, Path, PathResult, Split};
 pub use nats::run as run_nats;
 pub use path_run::Schedule;
+pub use rpc::run as run_rpc;
 pub use throughput_result::{Publisher, ThroughputPhase, ThroughputResult};
 pub use window::CpuUse;
 

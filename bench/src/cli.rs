@@ -32,6 +32,8 @@ pub enum Command {
     Bridge,
     /// Publishes with JWT verification (HS256, RS256) against none, each on a fresh gateway.
     Auth,
+    /// Request-reply round trips: HTTP → AMQP → HTTP vs a direct lapin RPC client.
+    Rpc,
     /// HTTP → NATS JetStream (200 after the PubAck) vs a bare async-nats publisher.
     Nats,
     /// gRPC: Publish → hub → N Subscribe streams vs N SSE subscribers (deliveries per gateway

@@ -134,6 +134,7 @@ fn run_alone(
     Some(match command {
         Command::Auth => runtime.block_on(suite::run_auth(launch, o)).map(|()| true),
         Command::Nats => runtime.block_on(suite::run_nats(launch, o)).map(|()| true),
+        Command::Rpc => runtime.block_on(suite::run_rpc(launch, o)).map(|()| true),
         Command::Grpc => Ok(runtime.block_on(suite::run_grpc(launch, o))),
         _ => return None,
     })
@@ -147,7 +148,7 @@ fn selection(command: &Command) -> (bool, bool, bool, bool) {
         Command::Idle => (false, true, false, false),
         Command::Codec => (false, false, true, false),
         Command::Bridge => (false, false, false, true),
-        Command::Auth | Command::Nats | Command::Grpc | Command::GrpcEcho => {
+        Command::Auth | Command::Nats | Command::Rpc | Command::Grpc | Command::GrpcEcho => {
             (false, false, false, false)
         }
     }

@@ -187,6 +187,10 @@ pub async fn run_auth(launch: &Launch, o: &Options) -> anyhow::Result<()> {
     bridge::run_auth(launch, &bridge_settings(o)).await
 }
 
+pub async fn run_rpc(launch: &Launch, o: &Options) -> anyhow::Result<()> {
+    bridge::run_rpc(launch, &bridge_settings(o), &[1, o.confirm_window.max(1)]).await
+}
+
 pub async fn run_nats(launch: &Launch, o: &Options) -> anyhow::Result<()> {
     let settings = bridge_settings(o);
     bridge::run_nats(launch, &settings, &o.nats_url).await
