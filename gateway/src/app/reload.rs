@@ -45,12 +45,12 @@ pub(super) async fn apply(
         Ok(config) => running.reload(config, log_level).await,
     };
     match outcome {
+        // Logged before counted: whoever sees the count (a test, an alert) finds the lines.
         Ok(changes) => {
-            count("applied", 1);
             tracing::info!(changes = %changes.join("; "), "configuration reloaded");
+            count("applied", 1);
         }
         Err(errors) => {
-            count("refused", 1);
             for error in &errors {
                 tracing::error!(%error, "configuration refused");
             }
@@ -58,6 +58,7 @@ pub(super) async fn apply(
                 errors = errors.len(),
                 "reload refused; the running configuration stays"
             );
+            count("refused", 1);
         }
     }
 }
