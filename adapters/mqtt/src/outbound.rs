@@ -274,7 +274,7 @@ impl Shared {
         // A request waits for its reply under its own Correlation Data once the broker took it.
         let request = match (&event.reply, &self.replies) {
             (None, _) => None,
-            (Some(_), Some(replies)) => Some(replies.ask(&mut encoded)?),
+            (Some(_), Some(replies)) => Some(replies.ask(&self.client, &mut encoded)?),
             (Some(_), None) => {
                 return Err(rejected(
                     &self.name,

@@ -79,7 +79,7 @@ impl Driver {
     fn on_connected(&mut self, max_packet_size: Option<u32>) {
         self.lock().on_connected(max_packet_size);
         if let Some(replies) = &self.replies {
-            replies.subscribe(&self.client);
+            replies.reconnected();
         }
         self.ready.set(true);
         self.connected.send_replace(true);
