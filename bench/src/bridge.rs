@@ -31,9 +31,11 @@ mod path_run;
 mod rabbit;
 pub(crate) mod record;
 mod rpc;
+mod rpc_mqtt;
 mod throughput;
 mod throughput_result;
 mod window;
+mod work_queue;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -49,6 +51,7 @@ pub use path_run::Schedule;
 pub use rpc::run as run_rpc;
 pub use throughput_result::{Publisher, ThroughputPhase, ThroughputResult};
 pub use window::CpuUse;
+pub use work_queue::run as run_work_queue;
 
 /// Confirmed-rate target (gateway / bare lapin), from the task's brief (plan G1a asks 0.6).
 pub const THROUGHPUT_TARGET: f64 = 0.8;

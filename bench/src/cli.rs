@@ -32,7 +32,9 @@ pub enum Command {
     Bridge,
     /// Publishes with JWT verification (HS256, RS256) against none, each on a fresh gateway.
     Auth,
-    /// Request-reply round trips: HTTP → AMQP → HTTP vs a direct lapin RPC client.
+    /// Request-reply round trips: HTTP → AMQP → HTTP vs a direct lapin RPC client, and
+    /// HTTP → MQTT 5 → HTTP vs a direct rumqttc requester; then work-queue throughput from
+    /// RabbitMQ vs a bare lapin consumer with the same prefetch.
     Rpc,
     /// HTTP → NATS JetStream (200 after the PubAck) vs a bare async-nats publisher.
     Nats,

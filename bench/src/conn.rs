@@ -80,6 +80,27 @@ pub fn parse_response_head(buf: &[u8]) -> Result<Option<ResponseHead>> {
 /// Reads one response with a `Content-Length` body from a keep-alive connection; `buf` is
 /// scratch space (left empty on return). Returns the status.
 pub async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<u16> {
+    let (status, _) = read_one(stream, buf).await?;
+    buf.clear();
+    Ok(status)
+}
+
+/// [`read_response`], for a `200` whose body the caller wants.
+pub async fn read_response_body(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Vec<u8>> {
+    let (status, head_len) = read_one(stream, buf).await?;
+    if status != 200 {
+        bail!(
+            "answered {status}: {}",
+            String::from_utf8_lossy(&buf[head_len..])
+        );
+    }
+    let body = buf[head_len..].to_vec();
+    buf.clear();
+    Ok(body)
+}
+
+/// Reads one whole response into `buf`: its status and the length of its head.
+async fn read_one(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u16, usize)> {
     buf.clear();
     loop {
         if let Some(head) = parse_response_head(buf)? {
@@ -95,8 +116,7 @@ pub async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<
             if buf.len() > total {
                 bail!("unexpected bytes after a response (pipelining is not used)");
             }
-            buf.clear();
-            return Ok(head.status);
+            return Ok((head.status, head.head_len));
         }
         if buf.len() > 64 * 1024 {
             bail!("response head larger than 64 KiB");

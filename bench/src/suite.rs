@@ -188,7 +188,9 @@ pub async fn run_auth(launch: &Launch, o: &Options) -> anyhow::Result<()> {
 }
 
 pub async fn run_rpc(launch: &Launch, o: &Options) -> anyhow::Result<()> {
-    bridge::run_rpc(launch, &bridge_settings(o), &[1, o.confirm_window.max(1)]).await
+    let settings = bridge_settings(o);
+    bridge::run_rpc(launch, &settings, &[1, o.confirm_window.max(1)]).await?;
+    bridge::run_work_queue(launch, &settings).await
 }
 
 pub async fn run_nats(launch: &Launch, o: &Options) -> anyhow::Result<()> {

@@ -9,6 +9,8 @@ follow), then speaks to the gateway. Prints one JSON line per result.
     grpc_client.py publish-rich ADDR TOPIC
     grpc_client.py call ADDR TOPIC CASE [--timeout S]     CASE: ok | invalid | big | no-event | bad-batch
     grpc_client.py rpc ADDR TOPIC ID [--timeout S]   one Call (request-reply); prints the reply
+    grpc_client.py lease ADDR QUEUE MAX LEASE_MS WAIT_MS   one Lease; prints the leased events
+    grpc_client.py settle ADDR QUEUE RECEIPT ack|nack|dead-letter
     grpc_client.py subscribe ADDR FILTER COUNT TIMEOUT_S [--since N] [--group G] [--ready FILE]
                              [--hold]   after the first event, stop reading until a line on stdin
     grpc_client.py health ADDR [SERVICE]
@@ -236,6 +238,28 @@ def cmd_rpc(a):
                                    "body": base64.b64encode(reply.raw.body).decode()}})
 
 
+def cmd_lease(a):
+    stub = gw_grpc.GatewayStub(channel(a.addr))
+    try:
+        reply = stub.Lease(gw.LeaseRequest(queue=a.queue, max=a.max, lease_ms=a.lease_ms, wait_ms=a.wait_ms),
+                           timeout=30)
+    except grpc.RpcError as err:
+        out(status_view(err))
+        return
+    out({"code": "OK", "events": [{"receipt": e.receipt, "id": e.event.id, "redelivered": e.redelivered,
+                                    "deliveries": e.deliveries} for e in reply.events]})
+
+
+def cmd_settle(a):
+    stub = gw_grpc.GatewayStub(channel(a.addr))
+    request = gw.SettleRequest(queue=a.queue, receipt=a.receipt, dead_letter=a.how == "dead-letter")
+    try:
+        (stub.Ack if a.how == "ack" else stub.Nack)(request, timeout=30)
+        out({"code": "OK"})
+    except grpc.RpcError as err:
+        out(status_view(err))
+
+
 def cmd_subscribe(a):
     stub = gw_grpc.GatewayStub(channel(a.addr))
     request = gw.SubscribeRequest(filter=a.filter, group=a.group or "")
@@ -388,6 +412,8 @@ def main():
     s = sub.add_parser("publish-rich"); s.add_argument("addr"); s.add_argument("topic")
     s = sub.add_parser("call"); s.add_argument("addr"); s.add_argument("topic"); s.add_argument("case"); s.add_argument("--timeout", type=float, default=30)
     s = sub.add_parser("rpc"); s.add_argument("addr"); s.add_argument("topic"); s.add_argument("id"); s.add_argument("--timeout", type=float, default=30)
+    s = sub.add_parser("lease"); s.add_argument("addr"); s.add_argument("queue"); s.add_argument("max", type=int); s.add_argument("lease_ms", type=int); s.add_argument("wait_ms", type=int)
+    s = sub.add_parser("settle"); s.add_argument("addr"); s.add_argument("queue"); s.add_argument("receipt"); s.add_argument("how")
     s = sub.add_parser("subscribe"); s.add_argument("addr"); s.add_argument("filter"); s.add_argument("count", type=int); s.add_argument("timeout", type=float)
     s.add_argument("--since", type=int); s.add_argument("--group"); s.add_argument("--ready"); s.add_argument("--hold", action="store_true")
     s = sub.add_parser("health"); s.add_argument("addr"); s.add_argument("service", nargs="?", default="")
@@ -400,7 +426,7 @@ def main():
     s = sub.add_parser("encode"); s.add_argument("what")
     s = sub.add_parser("decode"); s.add_argument("data")
     a = p.parse_args()
-    {"publish": cmd_publish, "publish-rich": cmd_publish_rich, "call": cmd_call, "rpc": cmd_rpc, "subscribe": cmd_subscribe,
+    {"publish": cmd_publish, "publish-rich": cmd_publish_rich, "call": cmd_call, "rpc": cmd_rpc, "lease": cmd_lease, "settle": cmd_settle, "subscribe": cmd_subscribe,
      "health": cmd_health, "watch": cmd_watch, "reflect": cmd_reflect, "ce-publish": cmd_ce_publish,
      "ce-subscribe": cmd_ce_subscribe, "backend": cmd_backend, "encode": cmd_encode,
      "decode": cmd_decode}[a.cmd](a)

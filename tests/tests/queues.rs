@@ -271,3 +271,49 @@ mod websocket {
         assert_eq!(back.header("switchyard-redelivered"), Some("true"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpcio_consumers_lease_ack_and_nack() {
+    let yaml = format!("listen: {{ grpc: \"127.0.0.1:0\" }}\n{}", config(""));
+    let gw = Gateway::start_with(Some(&yaml));
+    produce(&gw, "g", 3).await;
+    let addr = gw.grpc_addr().to_string();
+    let grpc = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut lines = switchyard_e2e::python::grpc(&args);
+            assert_eq!(lines.len(), 1, "{lines:?}");
+            lines.remove(0)
+        })
+    };
+    let cmd = |parts: &[&str]| parts.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+    let leased = grpc(cmd(&["lease", &addr, "jobs", "2", "0", "0"]))
+        .await
+        .expect("join");
+    let events = leased["events"].as_array().expect("events").clone();
+    assert_eq!(events.len(), 2, "{leased}");
+    let receipt = |i: usize| events[i]["receipt"].as_str().expect("receipt").to_owned();
+    let ack = grpc(cmd(&["settle", &addr, "jobs", &receipt(0), "ack"]))
+        .await
+        .expect("join");
+    assert_eq!(ack["code"], "OK", "{ack}");
+    let again = grpc(cmd(&["settle", &addr, "jobs", &receipt(0), "ack"]))
+        .await
+        .expect("join");
+    assert_eq!(again["code"], "ALREADY_EXISTS", "{again}");
+    let nack = grpc(cmd(&["settle", &addr, "jobs", &receipt(1), "nack"]))
+        .await
+        .expect("join");
+    assert_eq!(nack["code"], "OK", "{nack}");
+    let rest = grpc(cmd(&["lease", &addr, "jobs", "10", "0", "1000"]))
+        .await
+        .expect("join");
+    let rest = rest["events"].as_array().expect("events").clone();
+    assert_eq!(rest.len(), 2, "the nacked one and the third: {rest:?}");
+    assert_eq!(rest[0]["id"], events[1]["id"], "the nacked one first");
+    assert_eq!(rest[0]["redelivered"], true);
+    let none = grpc(cmd(&["lease", &addr, "nope", "1", "0", "0"]))
+        .await
+        .expect("join");
+    assert_eq!(none["code"], "NOT_FOUND", "{none}");
+}

@@ -43,6 +43,8 @@ pub struct GrpcInbound {
     pub auth: Authenticator,
     /// Deadlines of `Call`.
     pub rpc: std::sync::Arc<switchyard_core::rpc::RpcConfig>,
+    /// The work queues `Lease`, `Ack` and `Nack` serve.
+    pub queues: switchyard_core::queue::Queues,
     /// TLS, when `grpc.tls` is set.
     pub tls: Option<tonic::transport::ServerTlsConfig>,
 }
@@ -56,6 +58,7 @@ impl Inbound for GrpcInbound {
             streams_end: self.streams_end.clone(),
             auth: self.auth,
             rpc: self.rpc,
+            queues: self.queues,
         };
         // Ready before health starts following readiness: its first report must not race
         // this flag (the listener is bound; connections wait in its backlog meanwhile).

@@ -13,6 +13,7 @@ pub mod inbound;
 mod outbound;
 mod proto;
 mod publish;
+mod queues;
 mod shared;
 mod size_limit;
 pub mod status;

@@ -13,8 +13,8 @@ use switchyard_core::topic::validate_topic_name;
 
 use crate::proto::switchyard_v1::gateway_server::Gateway;
 use crate::proto::switchyard_v1::{
-    CallRequest, CallResponse, PublishBatchRequest, PublishRequest, PublishResponse,
-    SubscribeRequest,
+    CallRequest, CallResponse, LeaseRequest, LeaseResponse, PublishBatchRequest, PublishRequest,
+    PublishResponse, SettleRequest, SettleResponse, SubscribeRequest,
 };
 use crate::shared::Shared;
 use crate::subscribe::{self, Feed};
@@ -63,6 +63,34 @@ impl Gateway for GatewayService {
         crate::call::call(&self.0, principal, request.into_inner(), budget)
             .await
             .map(Response::new)
+    }
+
+    async fn lease(
+        &self,
+        request: Request<LeaseRequest>,
+    ) -> Result<Response<LeaseResponse>, Status> {
+        let principal = caller::principal(&self.0, request.metadata())?;
+        crate::queues::lease(&self.0, principal.as_deref(), request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn ack(
+        &self,
+        request: Request<SettleRequest>,
+    ) -> Result<Response<SettleResponse>, Status> {
+        let principal = caller::principal(&self.0, request.metadata())?;
+        crate::queues::settle(&self.0, principal.as_deref(), request.into_inner(), false).await?;
+        Ok(Response::new(SettleResponse {}))
+    }
+
+    async fn nack(
+        &self,
+        request: Request<SettleRequest>,
+    ) -> Result<Response<SettleResponse>, Status> {
+        let principal = caller::principal(&self.0, request.metadata())?;
+        crate::queues::settle(&self.0, principal.as_deref(), request.into_inner(), true).await?;
+        Ok(Response::new(SettleResponse {}))
     }
 
     type SubscribeStream = Feed;

@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 use switchyard_core::auth::Authenticator;
 use switchyard_core::hub::Hub;
 use switchyard_core::pipeline::Pipeline;
+use switchyard_core::queue::Queues;
 use switchyard_core::rpc::RpcConfig;
 
 /// The pipeline published events go to, the hub subscriptions read from.
@@ -22,4 +23,6 @@ pub(crate) struct Shared {
     pub auth: Authenticator,
     /// Deadlines of `Call`.
     pub rpc: Arc<RpcConfig>,
+    /// The work queues `Lease`, `Ack` and `Nack` serve.
+    pub queues: Queues,
 }

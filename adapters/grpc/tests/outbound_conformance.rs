@@ -36,8 +36,8 @@ use switchyard_grpc::cloudevents_v1::cloud_event_service_server::{
 use switchyard_grpc::cloudevents_v1::{self as ce, CloudEvent as PbEvent, SubscriptionRequest};
 use switchyard_grpc::switchyard_v1::gateway_server::{Gateway, GatewayServer};
 use switchyard_grpc::switchyard_v1::{
-    CallRequest, CallResponse, PublishBatchRequest, PublishRequest, PublishResponse,
-    SubscribeRequest,
+    CallRequest, CallResponse, LeaseRequest, LeaseResponse, PublishBatchRequest, PublishRequest,
+    PublishResponse, SettleRequest, SettleResponse, SubscribeRequest,
 };
 use switchyard_grpc::{GrpcOutbound, GrpcOutboundConfig, SubscribeResponse};
 use switchyard_testing::conformance::{OutboundFixture, check_outbound};
@@ -159,6 +159,27 @@ impl Gateway for Backend {
 
     async fn call(&self, _request: Request<CallRequest>) -> Result<Response<CallResponse>, Status> {
         Err(Status::unimplemented("a publish backend"))
+    }
+
+    async fn lease(
+        &self,
+        _request: Request<LeaseRequest>,
+    ) -> Result<Response<LeaseResponse>, Status> {
+        Err(Status::unimplemented("Publish only"))
+    }
+
+    async fn ack(
+        &self,
+        _request: Request<SettleRequest>,
+    ) -> Result<Response<SettleResponse>, Status> {
+        Err(Status::unimplemented("Publish only"))
+    }
+
+    async fn nack(
+        &self,
+        _request: Request<SettleRequest>,
+    ) -> Result<Response<SettleResponse>, Status> {
+        Err(Status::unimplemented("Publish only"))
     }
 
     type SubscribeStream = BoxStream<'static, Result<SubscribeResponse, Status>>;

@@ -8,7 +8,6 @@
 
 mod ws;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,8 +32,7 @@ use crate::state::HttpState;
 pub const RECEIPT_HEADER: &str = "switchyard-receipt";
 pub const RECEIPT_EXTENSION: &str = "receipt";
 
-/// Every configured queue, by name.
-pub type Queues = Arc<HashMap<String, WorkQueue>>;
+pub use switchyard_core::queue::Queues;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

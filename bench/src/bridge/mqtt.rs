@@ -56,6 +56,11 @@ impl Broker {
         })
     }
 
+    /// The options every bench client connects with.
+    pub fn options_for(&self, client_id: &str) -> MqttOptions {
+        self.options(client_id)
+    }
+
     fn options(&self, client_id: &str) -> MqttOptions {
         let mut options = MqttOptions::new(client_id, &self.host, self.port);
         let mut network = NetworkOptions::new();

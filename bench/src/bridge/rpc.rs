@@ -9,6 +9,7 @@
 //!   gateway publishes with direct reply-to and answers with the reply.
 //!
 //! Printed per concurrency: round trips per second, p50 and p99, and the gateway's added p50.
+//! Then the same over MQTT 5 (`rpc_mqtt.rs`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,11 +34,11 @@ use crate::gateway::Launch;
 
 const REPLY_TO: &str = "amq.rabbitmq.reply-to";
 /// A round trip that takes longer than this fails the run.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const BODY: &[u8] = br#"{"sku":"a-1","qty":3}"#;
 
 /// What one client achieved inside its window.
-struct Stats {
+pub(super) struct Stats {
     calls: u64,
     hist: Histogram<u64>,
 }
@@ -55,28 +56,38 @@ pub async fn run(launch: &Launch, s: &Settings, concurrency: &[usize]) -> Result
         "== rpc: HTTP → AMQP → HTTP vs a direct lapin RPC client, {:?} window",
         s.window
     );
+    header();
+    for &c in concurrency {
+        let direct = direct(&s.amqp_url, &queue, c, s).await?;
+        let via = gateway(gw.addr(), c, s, BODY).await?;
+        rows(c, s, &direct, &via);
+    }
+    service.abort();
+    drop(gw);
+    super::rpc_mqtt::run(launch, s, concurrency).await
+}
+
+pub(super) fn header() {
     println!(
         "{:<4} {:<8} {:>12} {:>10} {:>10} {:>14}",
         "C", "client", "calls/s", "p50 ms", "p99 ms", "added p50 ms"
     );
-    for &c in concurrency {
-        let direct = direct(&s.amqp_url, &queue, c, s).await?;
-        let via = gateway(gw.addr(), c, s).await?;
-        let secs = s.window.as_secs_f64();
-        let p = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-        for (name, stats) in [("direct", &direct), ("gateway", &via)] {
-            let added = p(&stats.hist, 0.5) - p(&direct.hist, 0.5);
-            println!(
-                "{c:<4} {name:<8} {:>12.0} {:>10.3} {:>10.3} {:>14.3}",
-                stats.calls as f64 / secs,
-                p(&stats.hist, 0.5),
-                p(&stats.hist, 0.99),
-                added
-            );
-        }
+}
+
+/// The direct client's row and the gateway's, with its added p50.
+pub(super) fn rows(c: usize, s: &Settings, direct: &Stats, via: &Stats) {
+    let secs = s.window.as_secs_f64();
+    let p = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    for (name, stats) in [("direct", direct), ("gateway", via)] {
+        let added = p(&stats.hist, 0.5) - p(&direct.hist, 0.5);
+        println!(
+            "{c:<4} {name:<8} {:>12.0} {:>10.3} {:>10.3} {:>14.3}",
+            stats.calls as f64 / secs,
+            p(&stats.hist, 0.5),
+            p(&stats.hist, 0.99),
+            added
+        );
     }
-    service.abort();
-    Ok(())
 }
 
 /// The RPC service: echoes each request to its `reply_to`.
@@ -204,8 +215,13 @@ async fn call_loop(
     Ok(stats)
 }
 
-/// The gateway path: `c` keep-alive connections POSTing to `/rpc/ask`.
-async fn gateway(server: std::net::SocketAddr, c: usize, s: &Settings) -> Result<Stats> {
+/// The gateway path: `c` keep-alive connections POSTing `body` to `/rpc/ask`.
+pub(super) async fn gateway(
+    server: std::net::SocketAddr,
+    c: usize,
+    s: &Settings,
+    body: &'static [u8],
+) -> Result<Stats> {
     let (from, until) = window(s);
     let mut callers = JoinSet::new();
     for _ in 0..c {
@@ -215,10 +231,10 @@ async fn gateway(server: std::net::SocketAddr, c: usize, s: &Settings) -> Result
             socket.set_nodelay(true)?;
             let mut request = format!(
                 "POST /rpc/ask HTTP/1.1\r\nHost: {server}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-                BODY.len()
+                body.len()
             )
             .into_bytes();
-            request.extend_from_slice(BODY);
+            request.extend_from_slice(body);
             let mut scratch = Vec::with_capacity(1024);
             while Instant::now() < until {
                 let started = Instant::now();
@@ -238,12 +254,12 @@ async fn gateway(server: std::net::SocketAddr, c: usize, s: &Settings) -> Result
 }
 
 /// The window after the warm-up, from now.
-fn window(s: &Settings) -> (Instant, Instant) {
+pub(super) fn window(s: &Settings) -> (Instant, Instant) {
     let from = Instant::now() + s.warmup;
     (from, from + s.window)
 }
 
-async fn merge(mut callers: JoinSet<Result<Stats>>) -> Result<Stats> {
+pub(super) async fn merge(mut callers: JoinSet<Result<Stats>>) -> Result<Stats> {
     let mut total = Stats::new()?;
     while let Some(joined) = callers.join_next().await {
         let stats = joined.context("caller task")??;
@@ -254,14 +270,14 @@ async fn merge(mut callers: JoinSet<Result<Stats>>) -> Result<Stats> {
 }
 
 impl Stats {
-    fn new() -> Result<Self> {
+    pub(super) fn new() -> Result<Self> {
         Ok(Self {
             calls: 0,
             hist: record::histogram()?,
         })
     }
 
-    fn ok(&mut self, started: Instant, from: Instant, until: Instant) {
+    pub(super) fn ok(&mut self, started: Instant, from: Instant, until: Instant) {
         let done = Instant::now();
         if done >= from && done < until {
             self.calls += 1;

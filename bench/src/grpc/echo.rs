@@ -17,8 +17,8 @@ use switchyard_core::cloudevent::protobuf::from_proto;
 use switchyard_grpc::SubscribeResponse;
 use switchyard_grpc::switchyard_v1::gateway_server::{Gateway, GatewayServer};
 use switchyard_grpc::switchyard_v1::{
-    CallRequest, CallResponse, PublishBatchRequest, PublishRequest, PublishResponse,
-    SubscribeRequest,
+    CallRequest, CallResponse, LeaseRequest, LeaseResponse, PublishBatchRequest, PublishRequest,
+    PublishResponse, SettleRequest, SettleResponse, SubscribeRequest,
 };
 use tokio::net::TcpListener;
 use tonic::transport::Server;
@@ -59,6 +59,27 @@ impl Gateway for Echo {
 
     async fn call(&self, _request: Request<CallRequest>) -> Result<Response<CallResponse>, Status> {
         Err(Status::unimplemented("the echo server has Publish only"))
+    }
+
+    async fn lease(
+        &self,
+        _request: Request<LeaseRequest>,
+    ) -> Result<Response<LeaseResponse>, Status> {
+        Err(Status::unimplemented("Publish only"))
+    }
+
+    async fn ack(
+        &self,
+        _request: Request<SettleRequest>,
+    ) -> Result<Response<SettleResponse>, Status> {
+        Err(Status::unimplemented("Publish only"))
+    }
+
+    async fn nack(
+        &self,
+        _request: Request<SettleRequest>,
+    ) -> Result<Response<SettleResponse>, Status> {
+        Err(Status::unimplemented("Publish only"))
     }
 
     type SubscribeStream = BoxStream<'static, Result<SubscribeResponse, Status>>;

@@ -37,10 +37,13 @@ pub struct QueueLimits {
     pub max_batch: usize,
 }
 
+/// Every configured queue, by name.
+pub type Queues = Arc<std::collections::HashMap<String, WorkQueue>>;
+
 /// A message waiting in the queue or out on lease.
 #[derive(Debug)]
-pub struct Item {
-    pub event: CloudEvent,
+struct Item {
+    event: CloudEvent,
     /// Times it was leased.
     deliveries: u32,
     /// The broker delivered it before (to us or another consumer).

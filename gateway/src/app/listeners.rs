@@ -184,6 +184,7 @@ pub(super) fn start_grpc(
         connections: running.streams.connections.clone(),
         auth: running.auth.clone(),
         rpc: running.rpc.config.clone(),
+        queues: running.queues.clone(),
         tls: config.grpc.tls_config().map_err(|e| anyhow::anyhow!(e))?,
     };
     let stop = run_inbound(running, GRPC_INBOUND, Box::new(inbound));
