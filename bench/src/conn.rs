@@ -104,7 +104,9 @@ async fn read_one(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u16, usi
     buf.clear();
     loop {
         if let Some(head) = parse_response_head(buf)? {
-            let Some(body_len) = head.content_length else {
+            // 204 and 304 have no body (RFC 9110 §15.3.5, §15.4.5).
+            let no_body = matches!(head.status, 204 | 304);
+            let Some(body_len) = head.content_length.or(no_body.then_some(0)) else {
                 bail!("response without Content-Length (status {})", head.status);
             };
             let total = head.head_len + body_len;

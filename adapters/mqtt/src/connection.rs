@@ -135,6 +135,7 @@ fn open_v5(settings: &Settings) -> (Client, EventLoop) {
     if let Some(tls) = transport(settings) {
         options.set_transport(tls);
     }
+    options.set_network_options(no_delay());
     let (client, events) = v5::AsyncClient::new(options, settings.request_capacity);
     (Client::V5(client), EventLoop::V5(Box::new(events)))
 }
@@ -160,8 +161,18 @@ fn open_v311(settings: &Settings) -> (Client, EventLoop) {
     if let Some(tls) = transport(settings) {
         options.set_transport(tls);
     }
-    let (client, events) = rumqttc::AsyncClient::new(options, settings.request_capacity);
+    let (client, mut events) = rumqttc::AsyncClient::new(options, settings.request_capacity);
+    events.set_network_options(no_delay());
     (Client::V311(client), EventLoop::V311(Box::new(events)))
+}
+
+/// `TCP_NODELAY`: a PUBLISH, its PUBACK and a reply go out at once. With Nagle on, a small
+/// packet waits for the ACK of the previous one, which the peer delays up to 40 ms (measured:
+/// MQTT request-reply round trips of 44-88 ms instead of under 1 ms).
+fn no_delay() -> rumqttc::NetworkOptions {
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    network
 }
 
 /// TLS for an `mqtts://` broker. A TLS url whose config could not be loaded (a file gone
