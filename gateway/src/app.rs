@@ -220,6 +220,8 @@ fn start(
     let (queues, queue_sinks) = queues::start(&config, &readiness)
         .map_err(|e| anyhow::anyhow!("queues:\n{}", ConfigErrors(e)))?;
     sinks.extend(queue_sinks);
+    let pairs = queues::pairs(&config, &readiness)
+        .map_err(|e| anyhow::anyhow!("pairs:\n{}", ConfigErrors(e)))?;
     let table =
         routes(&config, &sinks).map_err(|e| anyhow::anyhow!("routes:\n{}", ConfigErrors(e)))?;
     let limits = PipelineLimits {
@@ -252,7 +254,7 @@ fn start(
         streams: Streams::default(),
         rpc: Rpc::new(config_rpc),
         queues,
-        pairs: Default::default(),
+        pairs,
     };
     let entries = running.config.inbounds.clone();
     for (name, entry) in &entries {

@@ -27,7 +27,7 @@ use switchyard_routes::{OneOrMany, RouteConfig};
 
 pub use fingerprint::Fingerprints;
 pub use load::{ConfigErrors, load, load_default};
-pub use queue::QueueConfig;
+pub use queue::{PairConfig, QueueConfig};
 pub use schema::schema;
 
 /// The whole file. Every section is optional.
@@ -73,6 +73,9 @@ pub struct Config {
     /// `/queues/NAME`.
     #[schemars(with = "Option<BTreeMap<String, QueueConfig>>")]
     pub queues: BTreeMap<String, QueueConfig>,
+    /// Exclusive pairs bound to a configured peer (an MQTT topic pair).
+    #[schemars(with = "Option<BTreeMap<String, PairConfig>>")]
+    pub pairs: BTreeMap<String, PairConfig>,
     /// Which events go to which sinks. Omitted: one route, every event published over HTTP
     /// or gRPC to the hub; empty (or null): no routes.
     #[schemars(with = "Option<Vec<RouteConfig>>")]

@@ -71,3 +71,43 @@ async fn two_peers_talk_a_third_is_refused_and_a_departure_is_signalled() {
     f.send(Message::text("again")).await.expect("send");
     assert_eq!(next(&mut g).await, Message::text("again"));
 }
+
+/// A pair bound to a device's MQTT topic pair: the device is paho-mqtt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pair_bound_to_an_mqtt_topic_pair_talks_to_the_device() {
+    use switchyard_e2e::python::{self, MqttSubscriber};
+    let base = python::unique("pair/dev");
+    let yaml = format!(
+        "pairs:\n  device-7:\n    mqtt: {{ url: \"mqtt://127.0.0.1:1883\", subscribe: \"{base}/out\", publish: \"{base}/in\", qos: 1 }}\n"
+    );
+    let gw = Gateway::start_with(Some(&yaml));
+    switchyard_e2e::eventually(T, "the pair's MQTT side connected", || async {
+        let res = switchyard_e2e::client::get(&gw.url("/readyz"), &[]).await;
+        (res.status == 200).then_some(())
+    })
+    .await;
+    let mut ws = connect(&gw, "device-7").await;
+    let device = MqttSubscriber::start(&format!("{base}/in"), 1, T).await;
+    ws.send(Message::text("to the device")).await.expect("send");
+    let got = device.messages().await;
+    assert_eq!(python::payload(&got[0], "payload"), b"to the device");
+
+    let out = format!("{base}/out");
+    tokio::task::spawn_blocking(move || python::run(&["mqtt-pub", &out, "2", "raw"]))
+        .await
+        .expect("join");
+    for n in 0..2 {
+        let Message::Text(text) = next(&mut ws).await else {
+            panic!("a text frame")
+        };
+        let value: serde_json::Value = serde_json::from_str(&text).expect("the device's JSON");
+        assert_eq!(value["n"], n);
+    }
+
+    let mut other = connect(&gw, "device-7").await;
+    assert_eq!(
+        close_code(&next(&mut other).await),
+        4009,
+        "the device has its peer"
+    );
+}

@@ -3,21 +3,22 @@
 //! is a private line, not a topic: frames are not read as events). A third peer is closed with
 //! 4009; when one peer leaves, the other is closed with 4010, and the name is free again.
 //! Frames a waiting peer sends are held (at most 64) and delivered once its partner joins.
-//! Joining needs the subscribe permission on topic `pairs/{name}`.
+//! Joining needs the subscribe permission on topic `pairs/{name}`. A pair bound from config
+//! (`pairs.NAME.mqtt`) has a peer that is always there: the first WebSocket joins it at once.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::ws::{WebSocketUpgrade, close_code};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use switchyard_core::auth::{Denial, check_subscribe};
+use switchyard_core::pair::{self as link, BoundPeer, PeerLink};
 use switchyard_core::topic::TopicFilter;
 
 use crate::access::Caller;
@@ -30,18 +31,12 @@ pub const CLOSE_PAIR_FULL: u16 = 4009;
 pub const CLOSE_PEER_LEFT: u16 = 4010;
 /// Pairs (waiting or joined) at once; beyond it a peer is closed with 1013.
 const MAX_PAIRS: usize = 10_000;
-/// Frames in flight from one peer to the other, and frames held while waiting.
-const IN_FLIGHT: usize = 64;
 
-/// One peer's ends: where its frames go, and where its partner's come from.
-struct Link {
-    to_partner: mpsc::Sender<Message>,
-    from_partner: mpsc::Receiver<Message>,
-}
+mod peer;
 
 enum Slot {
     /// One peer waits; the joiner sends it its link.
-    Waiting(oneshot::Sender<Link>),
+    Waiting(oneshot::Sender<PeerLink>),
     Joined,
 }
 
@@ -50,6 +45,8 @@ enum Slot {
 pub struct Pairs {
     slots: Arc<Mutex<HashMap<String, (u64, Slot)>>>,
     next: Arc<AtomicU64>,
+    /// Pairs whose other peer is configured, not a WebSocket.
+    bound: Arc<HashMap<String, Arc<dyn BoundPeer>>>,
 }
 
 impl std::fmt::Debug for Pairs {
@@ -58,10 +55,20 @@ impl std::fmt::Debug for Pairs {
     }
 }
 
+impl Pairs {
+    /// The pairs, with these bound to a configured peer.
+    pub fn with_bound(bound: HashMap<String, Arc<dyn BoundPeer>>) -> Self {
+        Self {
+            bound: Arc::new(bound),
+            ..Self::default()
+        }
+    }
+}
+
 /// What joining gave a peer.
 enum Joined {
-    Partner(Link),
-    Wait(oneshot::Receiver<Link>),
+    Partner(PeerLink),
+    Wait(oneshot::Receiver<PeerLink>),
     Full(u16, &'static str),
 }
 
@@ -70,21 +77,16 @@ impl Pairs {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         match slots.remove(name) {
+            None if self.bound.contains_key(name) => {
+                slots.insert(name.to_owned(), (id, Slot::Joined));
+                (id, Joined::Partner(self.bound[name].attach()))
+            }
             Some((first, Slot::Waiting(waiting))) if !waiting.is_closed() => {
-                let (to_first, first_rx) = mpsc::channel(IN_FLIGHT);
-                let (to_second, second_rx) = mpsc::channel(IN_FLIGHT);
-                let first_link = Link {
-                    to_partner: to_second,
-                    from_partner: first_rx,
-                };
+                let (first_link, link) = link::link();
                 if waiting.send(first_link).is_err() {
                     return self.wait(&mut slots, name, id);
                 }
                 slots.insert(name.to_owned(), (first, Slot::Joined));
-                let link = Link {
-                    to_partner: to_first,
-                    from_partner: second_rx,
-                };
                 (first, Joined::Partner(link))
             }
             Some(joined @ (_, Slot::Joined)) => {
@@ -154,7 +156,7 @@ pub(crate) async fn join(
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
                 let (id, joined) = pairs.join(&name);
-                let (close, line) = run(socket, joined, shutdown).await;
+                let (close, line) = peer::run(socket, joined, shutdown).await;
                 // The name is free before the partner hears of the departure, so it can join
                 // again at once.
                 pairs.leave(&name, id);
@@ -162,105 +164,4 @@ pub(crate) async fn join(
                 tracing::debug!(pair = %name, code = close, "pair peer left");
             })
         })
-}
-
-type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
-type Stream = futures_util::stream::SplitStream<WebSocket>;
-type Shutdown = tokio_util::sync::CancellationToken;
-
-/// Serves one peer until it or its partner leaves: the close code sent, and the line to the
-/// partner (dropping it tells the partner).
-async fn run(
-    socket: WebSocket,
-    joined: Joined,
-    shutdown: Shutdown,
-) -> (u16, Option<mpsc::Sender<Message>>) {
-    let (mut sink, mut stream) = socket.split();
-    let (link, held) = match joined {
-        Joined::Full(code, reason) => return (close(&mut sink, code, reason).await, None),
-        Joined::Partner(link) => (link, Vec::new()),
-        Joined::Wait(partner) => match wait(&mut stream, partner, &shutdown).await {
-            Ok(joined) => joined,
-            Err(Some((code, reason))) => return (close(&mut sink, code, reason).await, None),
-            Err(None) => return (close_code::NORMAL, None),
-        },
-    };
-    let Link {
-        to_partner,
-        mut from_partner,
-    } = link;
-    let reading = async {
-        for frame in held {
-            if to_partner.send(frame).await.is_err() {
-                return;
-            }
-        }
-        while let Some(Ok(frame)) = stream.next().await {
-            let data = matches!(frame, Message::Text(_) | Message::Binary(_));
-            if matches!(frame, Message::Close(_)) || (data && to_partner.send(frame).await.is_err())
-            {
-                return;
-            }
-        }
-    };
-    let writing = async {
-        loop {
-            tokio::select! {
-                frame = from_partner.recv() => match frame {
-                    Some(frame) => if sink.send(frame).await.is_err() { return None },
-                    None => return Some((CLOSE_PEER_LEFT, "the other peer left")),
-                },
-                () = shutdown.cancelled() => return Some((close_code::AWAY, "shutting down")),
-            }
-        }
-    };
-    let ended = tokio::select! {
-        () = reading => Some((close_code::NORMAL, "")),
-        ended = writing => ended,
-    };
-    let code = match ended {
-        Some((code, reason)) => close(&mut sink, code, reason).await,
-        None => close_code::ERROR,
-    };
-    (code, Some(to_partner))
-}
-
-/// Waits for a partner, holding what the peer sends meanwhile; on failure, the close to send
-/// (`None`: the peer is gone).
-async fn wait(
-    stream: &mut Stream,
-    mut partner: oneshot::Receiver<Link>,
-    shutdown: &Shutdown,
-) -> Result<(Link, Vec<Message>), Option<(u16, &'static str)>> {
-    let mut held = Vec::new();
-    loop {
-        tokio::select! {
-            link = &mut partner => return match link {
-                Ok(link) => Ok((link, held)),
-                Err(_) => Err(Some((close_code::ERROR, "pair closed"))),
-            },
-            frame = stream.next() => match frame {
-                Some(Ok(frame @ (Message::Text(_) | Message::Binary(_)))) if held.len() < IN_FLIGHT => held.push(frame),
-                Some(Ok(Message::Text(_) | Message::Binary(_))) => {
-                    return Err(Some((close_code::AGAIN, "no peer yet; too many frames held")));
-                }
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => return Err(None),
-            },
-            () = shutdown.cancelled() => return Err(Some((close_code::AWAY, "shutting down"))),
-        }
-    }
-}
-
-async fn close(sink: &mut Sink, code: u16, reason: &'static str) -> u16 {
-    let frame = CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    };
-    let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(2),
-        sink.send(Message::Close(Some(frame))),
-    )
-    .await;
-    code
 }

@@ -3,6 +3,7 @@
 //! Validation, which reports every error at once with its key, is in [`validate`].
 
 mod link;
+mod pair;
 mod validate;
 mod version;
 
@@ -11,6 +12,7 @@ use serde::Deserialize;
 use switchyard_core::retry::{RetryConfig, RetryPolicy};
 use switchyard_core::secret::Secret;
 
+pub use pair::MqttPairConfig;
 pub use validate::BrokerAddress;
 pub(crate) use validate::MQTT_MAX_PACKET_SIZE;
 pub use version::MqttVersion;
@@ -189,8 +191,8 @@ pub struct MqttOutboundConfig {
     /// Default 100.
     #[serde(default = "default_inflight")]
     pub inflight: u16,
-    /// MQTT 5: the Response Topic of requests (`POST /rpc`) routed here, subscribed on every
-    /// connection; each request carries a fresh Correlation Data. Default
+    /// MQTT 5: the Response Topic of requests (`POST /rpc`) routed here, subscribed with the
+    /// first request of each connection; each request carries a fresh Correlation Data. Default
     /// `switchyard/replies/{client id}`, one per gateway. 3.1.1 cannot carry requests.
     #[serde(default)]
     pub reply_topic: Option<String>,

@@ -247,6 +247,19 @@ impl Client {
         }
     }
 
+    /// Publishes a plain payload, waiting for room in the request queue (backpressure).
+    pub async fn publish(
+        &self,
+        topic: &str,
+        qos: u8,
+        payload: bytes::Bytes,
+    ) -> Result<(), RequestRefused> {
+        match self {
+            Self::V5(client) => Ok(client.publish(topic, qos5(qos), false, payload).await?),
+            Self::V311(client) => Ok(client.publish(topic, qos4(qos), false, payload).await?),
+        }
+    }
+
     /// Queues a DISCONNECT.
     pub fn try_disconnect(&self) -> Result<(), RequestRefused> {
         match self {

@@ -11,6 +11,9 @@ mod convert;
 mod error;
 pub mod inbound;
 mod outbound;
+pub mod pair;
 
-pub use config::{MqttInboundConfig, MqttMode, MqttOutboundConfig, MqttVersion, WrapConfig};
+pub use config::{
+    MqttInboundConfig, MqttMode, MqttOutboundConfig, MqttPairConfig, MqttVersion, WrapConfig,
+};
 pub use outbound::{MqttOutbound, MqttOutboundPlan};

@@ -12,6 +12,7 @@ pub mod health;
 pub mod hub;
 pub mod inbound;
 pub mod outbound;
+pub mod pair;
 pub mod pipeline;
 pub mod principal;
 pub mod queue;

@@ -1,5 +1,6 @@
 //! The work queues a config names: each in memory or backed by RabbitMQ, with the sink routes
-//! deliver to (`queue:NAME`). Queues hold messages, so a reload keeps them as they are.
+//! deliver to (`queue:NAME`). Queues hold messages, so a reload keeps them as they are. And the
+//! pairs bound to a configured peer.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,8 +8,10 @@ use std::sync::Arc;
 use tower::util::BoxCloneSyncService;
 
 use switchyard_core::health::Readiness;
+use switchyard_core::pair::BoundPeer;
 use switchyard_core::pipeline::Sink;
 use switchyard_core::queue::{QueueSink, WorkQueue, sink_name};
+use switchyard_http::Pairs;
 use switchyard_http::queues::Queues;
 
 use crate::config::{Config, QueueConfig};
@@ -56,4 +59,16 @@ fn start_one(
     );
     let (queue, producer) = switchyard_amqp::queue::start(name, amqp, config.limits(), checks)?;
     Ok((queue, BoxCloneSyncService::new(producer)))
+}
+
+/// The pairs, with those bound to an MQTT topic pair connected (inside the runtime); each has
+/// its `/readyz` check `pair:NAME`.
+pub(super) fn pairs(config: &Config, readiness: &Readiness) -> Result<Pairs, Vec<String>> {
+    let mut bound: HashMap<String, Arc<dyn BoundPeer>> = HashMap::new();
+    for (name, pair) in &config.pairs {
+        let ready = readiness.register(&format!("pair:{name}"));
+        let peer = switchyard_mqtt::pair::MqttPeer::start(name, &pair.mqtt, ready)?;
+        bound.insert(name.clone(), Arc::new(peer));
+    }
+    Ok(Pairs::with_bound(bound))
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use serde::de::DeserializeOwned;
 use serde_yaml_ng::Value;
 
-use super::{Config, InboundEntry, QueueConfig, default_routes};
+use super::{Config, InboundEntry, PairConfig, QueueConfig, default_routes};
 use switchyard_routes::RouteConfig;
 
 /// Every problem found in a configuration, one per line, each naming its key.
@@ -38,6 +38,7 @@ pub(super) const SECTIONS: &[&str] = &[
     "inbounds",
     "outbounds",
     "queues",
+    "pairs",
     "routes",
 ];
 
@@ -89,6 +90,17 @@ pub fn load(text: &str) -> (Config, Vec<String>) {
         errors.extend(queue.validate(name));
     }
     config.queues.extend(queues);
+    let pairs = named(
+        get("pairs"),
+        "pairs",
+        "pair",
+        &mut errors,
+        parse::<PairConfig>,
+    );
+    for (name, pair) in &pairs {
+        errors.extend(pair.mqtt.validate(&format!("pairs.{name}.mqtt")));
+    }
+    config.pairs.extend(pairs);
     config.routes = routes(get("routes"), &mut errors);
     apply_env(&mut config);
     check_addresses(&config, &mut errors);

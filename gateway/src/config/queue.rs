@@ -1,6 +1,6 @@
 //! `queues:` work queues by name. Each is in memory (the default: bounded, and lost on a
 //! crash) or backed by a RabbitMQ queue (`amqp:`), which holds every message until a consumer
-//! acks it.
+//! acks it. And `pairs:`, the exclusive pairs bound to a configured peer.
 
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use switchyard_amqp::AmqpQueueConfig;
 use switchyard_core::queue::QueueLimits;
+use switchyard_mqtt::MqttPairConfig;
 
 /// One work queue. Producers reach it through routes (`to: queue:NAME`); consumers lease from
 /// `GET /queues/NAME` (or a WebSocket on the same path).
@@ -77,4 +78,13 @@ impl QueueConfig {
             max_batch: self.max_batch,
         }
     }
+}
+
+/// `pairs.NAME`: an exclusive pair whose other peer is configured (`/pair/NAME` joins a
+/// WebSocket to it). Pairs of two WebSockets need no entry.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PairConfig {
+    /// A device on MQTT, as a topic pair.
+    pub mqtt: MqttPairConfig,
 }

@@ -163,7 +163,7 @@ pub(super) fn check_client_id(client_id: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn check_subscription(filter: &str) -> Result<(), String> {
+pub(super) fn check_subscription(filter: &str) -> Result<(), String> {
     let plain = match filter.strip_prefix("$share/") {
         Some(shared) => {
             let (group, rest) = shared
@@ -183,7 +183,7 @@ fn check_subscription(filter: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-fn check_qos(qos: u8) -> Result<(), &'static str> {
+pub(super) fn check_qos(qos: u8) -> Result<(), &'static str> {
     match qos {
         0..=2 => Ok(()),
         _ => Err("must be 0, 1 or 2"),

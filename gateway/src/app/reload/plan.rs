@@ -143,6 +143,11 @@ pub(super) fn keep_restart_only(old: &Config, new: &mut Config) -> Vec<&'static 
         new.fingerprints.keep(&old.fingerprints, "queues");
         kept.push("queues");
     }
+    if !old.fingerprints.same(&new.fingerprints, "pairs") {
+        new.pairs = old.pairs.clone();
+        new.fingerprints.keep(&old.fingerprints, "pairs");
+        kept.push("pairs");
+    }
     if !old.fingerprints.same(&new.fingerprints, "rpc") {
         new.rpc = old.rpc.clone();
         new.fingerprints.keep(&old.fingerprints, "rpc");
