@@ -379,6 +379,19 @@ class Backend(gw_grpc.GatewayServicer):
                 self.done.set()
         return gw.PublishResponse(accepted=[request.event.id])
 
+    def Call(self, request, context):
+        """Request-reply: answers with an event naming the request."""
+        out({"call": request.topic, "event": view(request.event)})
+        reply = ce.CloudEvent(id=f"reply-{request.event.id}", source="/interop/grpc-backend",
+                              spec_version="1.0", type="com.example.reply")
+        reply.text_data = json.dumps({"request_id": request.event.id})
+        reply.attributes["datacontenttype"].ce_string = "application/json"
+        with self.lock:
+            self.ids.append(request.event.id)
+            if len(set(self.ids)) >= self.count:
+                self.done.set()
+        return gw.CallResponse(event=reply)
+
 
 def cmd_backend(a):
     backend = Backend(a.fail_first, a.count)

@@ -7,7 +7,7 @@ Each writes its --ready file once it serves (the HTTP one writes its port), then
 JSON line per request it answered, with what the request carried.
 
   http  --ready FILE                 POST /event: a binary-mode CloudEvent reply; /plain: text;
-                                     /slow: the /event reply after 2 s
+                                     /slow: the /event reply after 2 s; /big: 5 MiB of text
   amqp  QUEUE [--delay S] --ready FILE   replies structured CloudEvents (after S seconds)
   mqtt  TOPIC --ready FILE           replies structured CloudEvents
 """
@@ -91,6 +91,9 @@ class Handler(BaseHTTPRequestHandler):
                                                  for k, v in headers.items()) else None
         out({"path": self.path, "id": request["id"] if request else None,
              "correlationid": request.get("correlationid") if request else None})
+        if self.path == "/big":
+            self.answer(200, {"content-type": "text/plain"}, b"x" * (5 << 20))
+            return
         if self.path == "/plain":
             self.answer(200, {"content-type": "text/plain"}, b"pong:" + body)
             return

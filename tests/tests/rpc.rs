@@ -76,6 +76,20 @@ async fn a_plain_reply_comes_back_as_its_body_and_content_type() {
 }
 
 #[tokio::test]
+async fn a_reply_over_the_size_limit_is_a_502_not_a_buffered_body() {
+    let svc = RpcService::start(&["http"]).await;
+    let gw = Gateway::start_with(Some(&webhook_config(&svc.ready_contents(), "/big")));
+    let res = post(
+        &gw.url("/rpc/ask/big"),
+        &[("content-type", "text/plain")],
+        "hi",
+    )
+    .await;
+    assert_eq!(res.status, 502, "{}", res.text());
+    assert_eq!(res.json()["error"], "bad_reply");
+}
+
+#[tokio::test]
 async fn requests_without_one_replier_no_route_and_batches_are_refused() {
     let svc = RpcService::start(&["http"]).await;
     let gw = Gateway::start_with(Some(&webhook_config(&svc.ready_contents(), "/event")));
@@ -323,5 +337,26 @@ fn check_warns_about_routes_a_request_reaches_without_one_replier() {
     assert!(
         !stdout.contains("route `ask`"),
         "ask has exactly one: {stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_to_a_grpc_backend_answers_with_its_call_response() {
+    let backend = switchyard_e2e::python::GrpcProcess::start(&["backend", "1", "30"]).await;
+    let port = backend.ready_contents();
+    let yaml = format!(
+        "outbounds:\n  svc: {{ type: grpc, url: \"http://127.0.0.1:{port}\" }}\nroutes:\n  - {{ name: ask, topics: \"ask/#\", to: svc }}\n"
+    );
+    let gw = Gateway::start_with(Some(&yaml));
+    let res = post(&gw.url("/rpc/ask/grpc"), &CE, request("gr-1")).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let reply = res.json();
+    assert_eq!(reply["id"], "reply-gr-1");
+    assert_eq!(reply["correlationid"], "gr-1");
+    assert_eq!(reply["data"]["request_id"], "gr-1");
+    let lines = backend.lines().await;
+    assert_eq!(
+        lines[0]["call"], "ask/grpc",
+        "its Call, not Publish: {lines:?}"
     );
 }

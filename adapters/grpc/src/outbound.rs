@@ -9,6 +9,8 @@
 //!   enforced here. Failures that may heal are retried with capped, jittered backoff, as the
 //!   webhook does; which ones, and what the last becomes, is `failure.rs`. An event larger
 //!   than `max_message_bytes` is `TooLarge` before anything is sent.
+//! - A request (`POST /rpc`) to a `switchyard.v1.Gateway` backend is its `Call`; the
+//!   `CallResponse` is the reply. A `cloudevents` backend cannot answer requests.
 //! - Readiness: `health.rs` checks the backend in the background; deliveries set it too
 //!   (false when the channel cannot connect, true on a confirmation).
 
@@ -34,6 +36,7 @@ use switchyard_core::health::ReadinessCheck;
 use switchyard_core::outbound::{Outbound, OutboundContext, count_attempt};
 use switchyard_core::pipeline::Sink;
 use switchyard_core::retry::RetryPolicy;
+use switchyard_core::rpc::Reply;
 use switchyard_core::{BoxError, DeliveryError};
 
 use crate::proto::cloudevents_v1::cloud_event_service_client::CloudEventServiceClient;
@@ -169,12 +172,20 @@ impl Service<Event> for GrpcOutbound {
 enum Publish {
     Gateway(switchyard_v1::PublishRequest),
     CloudEvents(cloudevents_v1::PublishRequest),
+    /// A request (`POST /rpc`) to a `switchyard.v1.Gateway` backend: its `Call` answers.
+    Call(switchyard_v1::CallRequest),
 }
 
 impl Publish {
     fn new(service: GrpcService, event: &Event) -> Self {
         let cloud = Some(protobuf::to_proto(&event.cloud));
         match service {
+            GrpcService::Gateway if event.reply.is_some() => {
+                Self::Call(switchyard_v1::CallRequest {
+                    topic: event.topic.to_string(),
+                    event: cloud,
+                })
+            }
             GrpcService::Gateway => Self::Gateway(switchyard_v1::PublishRequest {
                 topic: event.topic.to_string(),
                 event: cloud,
@@ -191,11 +202,12 @@ impl Publish {
         match self {
             Self::Gateway(message) => message.encoded_len(),
             Self::CloudEvents(message) => message.encoded_len(),
+            Self::Call(message) => message.encoded_len(),
         }
     }
 
-    /// One call on `channel`, with `deadline` as its `grpc-timeout`.
-    async fn send(self, channel: Channel, deadline: Duration) -> Result<(), Status> {
+    /// One call on `channel`, with `deadline` as its `grpc-timeout`; a `Call`'s reply.
+    async fn send(self, channel: Channel, deadline: Duration) -> Result<Option<Answer>, Status> {
         fn with_deadline<T>(message: T, deadline: Duration) -> Request<T> {
             let mut request = Request::new(message);
             request.set_timeout(deadline);
@@ -205,12 +217,33 @@ impl Publish {
             Self::Gateway(message) => GatewayClient::new(channel)
                 .publish(with_deadline(message, deadline))
                 .await
-                .map(drop),
+                .map(|_| None),
             Self::CloudEvents(message) => CloudEventServiceClient::new(channel)
                 .publish(with_deadline(message, deadline))
                 .await
-                .map(drop),
+                .map(|_| None),
+            Self::Call(message) => GatewayClient::new(channel)
+                .call(with_deadline(message, deadline))
+                .await
+                .map(|response| Some(reply(response.into_inner()))),
         }
+    }
+}
+
+/// What a backend's `Call` answered: the reply, or why it cannot be one.
+type Answer = Result<Reply, String>;
+
+fn reply(response: switchyard_v1::CallResponse) -> Answer {
+    use switchyard_v1::call_response::Reply as Pb;
+    match response.reply {
+        Some(Pb::Event(event)) => protobuf::from_proto(event)
+            .map(Reply::Event)
+            .map_err(|e| format!("the reply is not a valid CloudEvent: {e}")),
+        Some(Pb::Raw(raw)) => Ok(Reply::Body {
+            content_type: (!raw.content_type.is_empty()).then_some(raw.content_type),
+            body: raw.body.into(),
+        }),
+        None => Err("the CallResponse holds no reply".into()),
     }
 }
 
@@ -234,10 +267,10 @@ impl Inner {
         let mut attempt = 1;
         loop {
             let outcome = self.attempt(request.clone()).await;
-            let counted = outcome.as_ref().map_err(|f| Some(&f.error)).copied();
+            let counted = outcome.as_ref().map(drop).map_err(|f| Some(&f.error));
             count_attempt(&self.name, counted);
             let failure = match outcome {
-                Ok(()) => return Ok(()),
+                Ok(answer) => return self.answer(event, answer),
                 Err(failure) if !failure.transient => return Err(failure.error),
                 Err(failure) => failure,
             };
@@ -253,14 +286,29 @@ impl Inner {
         }
     }
 
+    /// Hands a `Call`'s reply to the request's caller.
+    fn answer(&self, event: &Event, answer: Option<Answer>) -> Result<(), DeliveryError> {
+        match (answer, &event.reply) {
+            (Some(Ok(reply)), Some(reply_to)) => {
+                reply_to.send(reply);
+                Ok(())
+            }
+            (Some(Err(reason)), _) => Err(DeliveryError::BadReply {
+                sink: self.name.clone(),
+                reason,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// One call within the deadline; readiness follows what it shows of the channel.
-    async fn attempt(&self, request: Publish) -> Result<(), Failure> {
+    async fn attempt(&self, request: Publish) -> Result<Option<Answer>, Failure> {
         let started = Instant::now();
         let call = request.send(self.channel.clone(), self.timeout);
         let failure = match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(())) => {
+            Ok(Ok(answer)) => {
                 self.ready.set(true);
-                return Ok(());
+                return Ok(answer);
             }
             Ok(Err(status)) => Failure::of(&status, started.elapsed(), &self.name, self.timeout),
             Err(_) => Failure::timeout(&self.name, self.timeout),

@@ -22,8 +22,8 @@ pub(super) fn build(name: &str, kind: &OutboundConfig) -> Result<Box<dyn Outboun
 }
 
 /// The outbounds that can answer a request (`POST /rpc`): webhooks (the response is the
-/// reply), AMQP (`reply_to` and `correlation_id`) and MQTT 5 (Response Topic and Correlation
-/// Data).
+/// reply), AMQP (`reply_to` and `correlation_id`), MQTT 5 (Response Topic and Correlation
+/// Data) and gRPC `switchyard.v1.Gateway` backends (their `Call`).
 pub(super) fn repliers(config: &crate::config::Config) -> std::collections::HashSet<String> {
     config
         .outbounds
@@ -31,7 +31,8 @@ pub(super) fn repliers(config: &crate::config::Config) -> std::collections::Hash
         .filter(|(_, kind)| match kind {
             OutboundConfig::Webhook(_) | OutboundConfig::Amqp(_) => true,
             OutboundConfig::Mqtt(mqtt) => mqtt.version == switchyard_mqtt::MqttVersion::V5,
-            OutboundConfig::Nats(_) | OutboundConfig::Grpc(_) => false,
+            OutboundConfig::Grpc(grpc) => grpc.service == switchyard_grpc::GrpcService::Gateway,
+            OutboundConfig::Nats(_) => false,
         })
         .map(|(name, _)| name.clone())
         .collect()
