@@ -8,7 +8,8 @@ use switchyard_core::error::DeliveryError;
 use super::RouteTable;
 
 impl RouteTable {
-    /// Marks the sinks in `names` as reply-capable (webhooks, AMQP and MQTT 5 outbounds):
+    /// Marks the sinks in `names` as reply-capable (webhooks, AMQP, MQTT 5 and gRPC Gateway
+    /// outbounds):
     /// a request may end in one of them.
     pub fn with_repliers(mut self, names: &HashSet<String>) -> Self {
         for route in &mut self.routes {
@@ -52,7 +53,7 @@ pub(super) fn check_replier(table: &RouteTable, matching: &[usize]) -> Result<()
         .map(|&i| format!("`{}`", table.routes[i].name))
         .collect();
     let reason = format!(
-        "a request needs exactly one reply-capable sink (webhook, AMQP, MQTT 5) on the routes it matches; route {} {} {repliers}",
+        "a request needs exactly one reply-capable sink (webhook, AMQP, MQTT 5, gRPC gateway backend) on the routes it matches; route {} {} {repliers}",
         names.join(", "),
         if names.len() == 1 { "has" } else { "have" },
     );
