@@ -150,6 +150,51 @@ async fn transfer_codings_other_than_chunked_get_501() {
     assert_eq!(window(&gw, "te").await[0]["data"], "hello");
 }
 
+/// Writes `request` on a fresh connection and reads until the server closes it (or a
+/// deadline: then the connection was left open, which these tests count as a failure).
+async fn raw_to_close(gw: &Gateway, request: &[u8]) -> String {
+    let mut tcp = TcpStream::connect(gw.addr).await.expect("connect");
+    tcp.write_all(request).await.expect("write request");
+    let mut got = Vec::new();
+    within(
+        T,
+        "the server to close the connection",
+        tcp.read_to_end(&mut got),
+    )
+    .await
+    .expect("read");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[tokio::test]
+async fn a_request_is_never_read_two_ways() {
+    let gw = Gateway::start();
+    // Content-Length and Transfer-Encoding: the chunked body is used (RFC 9112 §6.1), and the
+    // connection closes after the answer, so what follows is never read as a second request.
+    let both = b"POST /topics/sm HTTP/1.1\r\nhost: a\r\ncontent-type: text/plain\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nhost: a\r\n\r\n";
+    let answer = raw_to_close(&gw, both).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(
+        answer.matches("HTTP/1.1").count(),
+        1,
+        "no smuggled answer: {answer}"
+    );
+    assert_eq!(
+        window(&gw, "sm").await[0]["data"],
+        "hello",
+        "the chunked body, not 3 bytes"
+    );
+    // Two different Content-Lengths: 400, and the connection closed.
+    let twice = b"POST /topics/sm2 HTTP/1.1\r\nhost: a\r\ncontent-type: text/plain\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello!GET /healthz HTTP/1.1\r\nhost: a\r\n\r\n";
+    let answer = raw_to_close(&gw, twice).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer}");
+    assert_eq!(window(&gw, "sm2").await, Vec::<serde_json::Value>::new());
+    // The allowed twin: one Content-Length.
+    let once = b"POST /topics/sm3 HTTP/1.1\r\nhost: a\r\ncontent-type: text/plain\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello";
+    assert!(raw_to_close(&gw, once).await.starts_with("HTTP/1.1 200"));
+}
+
 #[tokio::test]
 async fn percent_encoded_levels_are_decoded_and_the_source_stays_a_uri() {
     let gw = Gateway::start();

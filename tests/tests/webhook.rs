@@ -147,3 +147,38 @@ async fn a_publish_slower_than_the_header_timeout_is_still_answered() {
     assert_eq!(res.json()["accepted"][0], "w-1");
     assert_eq!(hook.accepted().len(), 1);
 }
+
+/// CR LF in an attribute (a CloudEvents string may hold no control character) is refused at
+/// the door with the attribute named, so it can never reach a webhook's `ce-` header; the
+/// allowed twin, a value the header binding must percent-encode, arrives encoded.
+#[tokio::test]
+async fn a_line_break_in_an_attribute_cannot_inject_a_header() {
+    let hook = Receiver::start().await;
+    let gw = Gateway::start_with(Some(&config(&hook.url(), "binary", "")));
+    let ce = [("content-type", "application/cloudevents+json")];
+    let event = r#"{"specversion":"1.0","id":"crlf-1","source":"/src","type":"t","subject":"a\r\nx-injected: 1","data":{}}"#;
+    let res = post(&gw.url("/topics/hooked"), &ce, event).await;
+    assert_eq!(res.status, 400, "{}", res.text());
+    assert_eq!(res.json()["attribute"], "subject");
+    let binary = post(
+        &gw.url("/topics/hooked"),
+        &[
+            ("ce-specversion", "1.0"),
+            ("ce-id", "crlf-2"),
+            ("ce-source", "/src"),
+            ("ce-type", "t"),
+            ("ce-note", "b%0D%0Ax-injected: 2"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(binary.status, 400, "a decoded CR LF: {}", binary.text());
+    assert_eq!(hook.count(), 0, "nothing reached the webhook");
+    let spaced = r#"{"specversion":"1.0","id":"crlf-3","source":"/src","type":"t","subject":"a: b %","data":{}}"#;
+    assert_eq!(
+        post(&gw.url("/topics/hooked"), &ce, spaced).await.status,
+        200
+    );
+    let got = &hook.accepted()[0];
+    assert_eq!(got.headers["ce-subject"], "a:%20b%20%25");
+}
