@@ -631,3 +631,50 @@ async fn one_rate_bucket_serves_a_principal_on_every_listener() {
     let res = ingest.publish("sensors/r/1", "http-1").await;
     assert_eq!(res.status, 429, "{}", res.text());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_its_rate_a_principal_is_closed_1013_on_websocket_and_resource_exhausted_on_grpc() {
+    let keys = Keys::generate();
+    let yaml = format!(
+        "listen: {{ grpc: \"127.0.0.1:0\" }}\n{}  rate_limit: {{ publish_per_s: 0.01, burst: 2 }}\n",
+        config(&keys)
+    );
+    let gw = Gateway::start_args(&yaml, &[]);
+    let token = keys.token("reader");
+    let mut socket = ws(
+        &gw,
+        &format!("/topics/sensors/dev-1/ws?access_token={token}"),
+    )
+    .await;
+    subscribers(&gw, 1).await;
+    // The allowed twin: within the burst, a frame is published (and comes back).
+    send_event(&mut socket, "ws-0").await;
+    assert_eq!(next_ws_id(&mut socket).await, "ws-0");
+    assert_ok(
+        &As::bearer(&gw, token)
+            .publish("sensors/dev-1/a", "http-1")
+            .await,
+    );
+    // The burst is spent: the next frame closes the socket with 1013 (try again later).
+    send_event(&mut socket, "ws-2").await;
+    let frame = loop {
+        match within(T, "close frame", socket.next()).await {
+            Some(Ok(Message::Close(Some(frame)))) => break frame,
+            Some(Ok(_)) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(frame.code), 1013, "{frame:?}");
+    let (addr, auth) = (gw.grpc_addr().to_string(), format!("Bearer {token}"));
+    let over_grpc = tokio::task::spawn_blocking(move || {
+        let env = [("SWITCHYARD_GRPC_AUTH", auth.as_str())];
+        switchyard_e2e::python::grpc_with(&env, &["publish", &addr, "sensors/dev-1/g", "1", "g-"])
+    })
+    .await
+    .expect("grpc client");
+    assert_eq!(over_grpc[0]["code"], "RESOURCE_EXHAUSTED", "{over_grpc:?}");
+    assert!(
+        over_grpc[0]["metadata"]["retry-after"].as_str().is_some(),
+        "{over_grpc:?}"
+    );
+}
