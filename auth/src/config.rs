@@ -62,6 +62,14 @@ pub struct JwtConfig {
     pub keys: Vec<JwtKeyConfig>,
     /// A JWKS file with more keys; each needs `kid` and `alg`.
     pub jwks_file: Option<PathBuf>,
+    /// A JWKS URL (http or https, the system's CA bundle) with more keys; each needs `kid` and
+    /// `alg`. Fetched at start, every `jwks_refresh_s`, and when a token names an unknown
+    /// `kid` (at most once per 5 s; that token is refused, its retry after the fetch passes).
+    /// A URL that hangs or answers garbage keeps the last good keys (fail closed).
+    pub jwks_url: Option<String>,
+    /// Seconds between two fetches of `jwks_url`. Default 300.
+    #[serde(default = "default_jwks_refresh")]
+    pub jwks_refresh_s: u64,
     /// Required `iss`, when set.
     pub issuer: Option<String>,
     /// Required in `aud`, when set (a token with an `aud` is refused when this is unset).
@@ -81,6 +89,10 @@ pub struct JwtConfig {
 
 fn default_leeway() -> u64 {
     30
+}
+
+fn default_jwks_refresh() -> u64 {
+    300
 }
 
 /// `auth.jwt.claims:` the token claims that hold topic patterns (a list, or one string of

@@ -9,9 +9,12 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
+use std::sync::Arc;
+
 use switchyard_core::auth::Denial;
 
 use crate::config::{JwtConfig, JwtKeyConfig, KeyAlgorithm};
+use crate::jwks::Remote;
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -19,7 +22,7 @@ pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 const MIN_SECRET_BYTES: usize = 32;
 
 /// A verification key.
-struct Key {
+pub(crate) struct Key {
     kid: Option<String>,
     algorithm: Algorithm,
     key: DecodingKey,
@@ -28,6 +31,8 @@ struct Key {
 /// The keys and the checks every token must pass.
 pub struct Verifier {
     keys: Vec<Key>,
+    /// Keys from `jwks_url`, refreshed in the background.
+    remote: Option<Arc<Remote>>,
     issuer: Option<String>,
     audience: Option<String>,
     leeway_s: u64,
@@ -59,18 +64,33 @@ impl Verifier {
                 Err(e) => errors.push(format!("{path}.jwks_file: {}: {e}", file.display())),
             }
         }
-        if keys.is_empty() && errors.is_empty() {
-            errors.push(format!("{path}: no keys (set `keys` or `jwks_file`)"));
+        let remote = config.jwks_url.as_ref().and_then(|url| {
+            let every = std::time::Duration::from_secs(config.jwks_refresh_s.max(1));
+            Remote::new(url, every)
+                .map_err(|e| errors.push(format!("{path}.jwks_url: {e}")))
+                .ok()
+                .map(Arc::new)
+        });
+        if keys.is_empty() && remote.is_none() && errors.is_empty() {
+            errors.push(format!(
+                "{path}: no keys (set `keys`, `jwks_file` or `jwks_url`)"
+            ));
         }
         if !errors.is_empty() {
             return Err(errors);
         }
         Ok(Self {
             keys,
+            remote,
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             leeway_s: config.leeway_s,
         })
+    }
+
+    /// The JWKS URL's keys, for the task that refreshes them ([`crate::jwks::refresh`]).
+    pub(crate) fn remote(&self) -> Option<std::sync::Weak<Remote>> {
+        self.remote.as_ref().map(Arc::downgrade)
     }
 
     /// Clock skew allowed on `exp` and `nbf`, in seconds.
@@ -89,7 +109,8 @@ impl Verifier {
         }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| Denial::new("invalid_token", format!("header: {e}")))?;
-        let key = self.key_for(header.kid.as_deref(), header.alg)?;
+        let fetched = self.remote.as_ref().map(|r| r.keys()).unwrap_or_default();
+        let key = self.key_for(&fetched, header.kid.as_deref(), header.alg)?;
         let mut validation = Validation::new(key.algorithm);
         validation.leeway = self.leeway_s;
         validation.validate_nbf = true;
@@ -106,14 +127,24 @@ impl Verifier {
             .map_err(|e| denial(e.kind()))
     }
 
-    /// The key the token names (by `kid`), which must be pinned to the token's `alg`.
-    fn key_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<&Key, Denial> {
+    /// The key the token names (by `kid`) among the configured and the `fetched` ones, which
+    /// must be pinned to the token's `alg`. An unknown `kid` asks the JWKS URL again.
+    fn key_for<'k>(
+        &'k self,
+        fetched: &'k [Key],
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<&'k Key, Denial> {
         let named: Vec<&Key> = self
             .keys
             .iter()
+            .chain(fetched)
             .filter(|k| k.kid.as_deref() == kid)
             .collect();
         if named.is_empty() {
+            if let Some(remote) = &self.remote {
+                remote.want_refresh();
+            }
             // The kid is the client's text: say that it is unknown, not what it was.
             return Err(Denial::new("unknown_key", "no key has the token's kid"));
         }
@@ -198,7 +229,12 @@ fn pem_key(alg: Algorithm, pem: &[u8]) -> jsonwebtoken::errors::Result<DecodingK
 
 fn load_jwks(file: &std::path::Path) -> Result<Vec<Key>, String> {
     let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
-    let set: JwkSet = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    keys_from_jwks(&text)
+}
+
+/// The keys of a JWKS document; each needs `kid` and `alg`.
+pub(crate) fn keys_from_jwks(text: &str) -> Result<Vec<Key>, String> {
+    let set: JwkSet = serde_json::from_str(text).map_err(|e| e.to_string())?;
     set.keys
         .iter()
         .enumerate()

@@ -1,5 +1,5 @@
 //! Authentication for Switchyard's listeners: JWTs (keys pinned to one algorithm each, from
-//! PEM files or a JWKS file) and API keys (stored as SHA-256 hashes) become a
+//! PEM files, a JWKS file or a JWKS URL) and API keys (stored as SHA-256 hashes) become a
 //! [`Principal`] with publish and subscribe permissions on topic patterns, from the token's
 //! claims, the key's entry and `auth.principals`. The listeners call it through core's
 //! [`Authenticate`] contract, so no adapter depends on this crate.
@@ -8,6 +8,7 @@ pub mod api_key;
 mod cache;
 pub mod config;
 pub mod grant;
+mod jwks;
 pub mod jwt;
 
 use std::sync::Arc;
@@ -34,6 +35,12 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// The task that keeps the JWKS URL's keys fresh, when there is one; it ends soon after
+    /// this authenticator is dropped. Run it inside the runtime the listeners serve on.
+    pub fn jwks_refresh(&self) -> Option<impl Future<Output = ()> + Send + 'static> {
+        self.jwt.as_ref()?.remote().map(jwks::refresh)
+    }
+
     /// Loads keys and checks the section; every error names its key under `auth`.
     pub fn load(config: &AuthConfig) -> Result<Self, Vec<String>> {
         let mut errors = Vec::new();

@@ -99,11 +99,27 @@ pub fn read(path: Option<&Path>) -> Result<Config, ConfigErrors> {
 
 /// The listeners' authenticator (its keys loaded): `None` without an `auth:` section (open).
 fn authenticator(config: &Config) -> Result<Authenticator, Vec<String>> {
-    let Some(auth) = &config.auth else {
+    Ok(load_auth(config)?.map(|auth| std::sync::Arc::new(auth) as _))
+}
+
+/// [`authenticator`] for listeners that serve now: a JWKS URL starts being fetched (inside the
+/// runtime).
+fn serving_authenticator(config: &Config) -> Result<Authenticator, Vec<String>> {
+    let Some(auth) = load_auth(config)? else {
         return Ok(None);
     };
-    let auth = switchyard_auth::Auth::load(auth)?;
+    if let Some(refresh) = auth.jwks_refresh() {
+        tokio::spawn(refresh);
+    }
     Ok(Some(std::sync::Arc::new(auth)))
+}
+
+fn load_auth(config: &Config) -> Result<Option<switchyard_auth::Auth>, Vec<String>> {
+    config
+        .auth
+        .as_ref()
+        .map(switchyard_auth::Auth::load)
+        .transpose()
 }
 
 /// The route table over `sinks`, knowing which of them can answer a request.
@@ -231,7 +247,8 @@ fn start(
     let router = Router::new(table);
     let background = router.background_deliveries();
     let pipeline: Pipeline = pipeline::build(router.clone(), &limits, &gate);
-    let auth = authenticator(&config).map_err(|e| anyhow::anyhow!("auth:\n{}", ConfigErrors(e)))?;
+    let auth = serving_authenticator(&config)
+        .map_err(|e| anyhow::anyhow!("auth:\n{}", ConfigErrors(e)))?;
     let config_rpc = config.rpc.clone();
     let mut running = Running {
         config,

@@ -4,6 +4,7 @@
 pub mod brokers;
 pub mod browser;
 pub mod client;
+pub mod document;
 pub mod gateway;
 pub mod proxy;
 pub mod python;

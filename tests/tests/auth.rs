@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 use switchyard_e2e::client::{Response, get, post, request};
+use switchyard_e2e::document::DocumentServer;
 use switchyard_e2e::python::unique;
 use switchyard_e2e::sse::SseStream;
 use switchyard_e2e::{Gateway, eventually, within};
@@ -677,4 +678,75 @@ async fn over_its_rate_a_principal_is_closed_1013_on_websocket_and_resource_exha
         over_grpc[0]["metadata"]["retry-after"].as_str().is_some(),
         "{over_grpc:?}"
     );
+}
+
+/// `jwt.jwks_url` with an issuer that rotates keys: a token whose key is not published yet is
+/// refused, and passes once the JWKS has it (fetched again because of the unknown kid).
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_come_from_a_jwks_url_and_a_rotation_is_picked_up() {
+    let keys = Keys::generate();
+    let jwks = DocumentServer::start(r#"{"keys":[]}"#).await;
+    let yaml = jwks_config(&keys, &jwks.url("/jwks.json"));
+    let gw = Gateway::start_args(&yaml, &[]);
+    // The allowed twin: a configured key works whatever the URL serves.
+    assert_ok(
+        &keys
+            .bearer(&gw, "rs")
+            .publish("sensors/dev-1/a", "pinned")
+            .await,
+    );
+    let rotated = keys.bearer(&gw, "jwks");
+    assert_denied(
+        &rotated.publish("sensors/dev-1/a", "early").await,
+        401,
+        "unknown_key",
+    );
+    jwks.set(std::fs::read(keys.dir.join("jwks.json")).expect("jwks.json"));
+    eventually(
+        Duration::from_secs(20),
+        "the rotated key fetched",
+        || async {
+            (rotated.publish("sensors/dev-1/a", "rotated").await.status == 200).then_some(())
+        },
+    )
+    .await;
+    let fetched = jwks.requests();
+    assert!(
+        fetched >= 2,
+        "fetched at start and again for the unknown kid: {fetched}"
+    );
+}
+
+/// A JWKS URL that hangs, or answers garbage: auth fails closed for its keys, the process
+/// neither hangs nor refuses the configured ones.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_jwks_url_that_hangs_or_answers_garbage_fails_closed() {
+    let keys = Keys::generate();
+    let hanging = DocumentServer::hanging().await;
+    let garbage = DocumentServer::start("<html>not a key set</html>").await;
+    for url in [
+        format!("http://{hanging}/jwks.json"),
+        garbage.url("/jwks.json"),
+    ] {
+        let gw = Gateway::start_args(&jwks_config(&keys, &url), &[]);
+        assert_ok(
+            &keys
+                .bearer(&gw, "rs")
+                .publish("sensors/dev-1/a", "pinned")
+                .await,
+        );
+        let res = keys
+            .bearer(&gw, "jwks")
+            .publish("sensors/dev-1/a", "no-key")
+            .await;
+        assert_denied(&res, 401, "unknown_key");
+        assert_eq!(get(&gw.url("/healthz"), &[]).await.status, 200, "{url}");
+    }
+}
+
+fn jwks_config(keys: &Keys, url: &str) -> String {
+    let dir = keys.dir.display();
+    format!(
+        "auth:\n  jwt:\n    keys: [{{ kid: rs, algorithm: RS256, pem_file: \"{dir}/rs_public.pem\" }}]\n    jwks_url: \"{url}\"\n    issuer: \"https://issuer.test\"\n    audience: switchyard\n"
+    )
 }

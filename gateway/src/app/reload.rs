@@ -91,7 +91,7 @@ impl Running {
             .bind_changed(&new, &plan)
             .map_err(|e| vec![format!("{e:#}")])?;
         let auth = match plan.auth {
-            true => super::authenticator(&new)?,
+            true => super::serving_authenticator(&new)?,
             false => self.auth.clone(),
         };
         if plan.log_level {
