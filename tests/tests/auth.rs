@@ -750,3 +750,38 @@ fn jwks_config(keys: &Keys, url: &str) -> String {
         "auth:\n  jwt:\n    keys: [{{ kid: rs, algorithm: RS256, pem_file: \"{dir}/rs_public.pem\" }}]\n    jwks_url: \"{url}\"\n    issuer: \"https://issuer.test\"\n    audience: switchyard\n"
     )
 }
+
+/// A real browser's EventSource, which cannot set headers, presents its token as the query
+/// parameter; the same EventSource without it is refused (401 closes it for good).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_eventsource_authenticates_with_the_query_parameter() {
+    let (gw, keys) = gateway();
+    let mut browser = switchyard_e2e::browser::Browser::open(&gw.url("/")).await;
+    let token = keys.token("rs");
+    let script = format!(
+        "(() => {{
+           window.got = []; window.refused = false; window.opened = false;
+           const ok = new EventSource('/topics/sensors/dev-1/%23?access_token={token}');
+           ok.onopen = () => {{ window.opened = true; }};
+           ok.onmessage = (e) => window.got.push(JSON.parse(e.data).id);
+           const anon = new EventSource('/topics/sensors/dev-1/%23');
+           anon.onerror = () => {{ if (anon.readyState === EventSource.CLOSED) window.refused = true; }};
+           return true;
+         }})()"
+    );
+    // Evaluating before the page has loaded would run in a context the load replaces.
+    let loaded = "location.href.startsWith('http') && document.readyState === 'complete'";
+    browser.wait_for(T, loaded).await;
+    assert_eq!(browser.eval(&script).await, serde_json::json!(true));
+    browser.wait_for(T, "window.opened === true").await;
+    assert_ok(
+        &keys
+            .bearer(&gw, "rs")
+            .publish("sensors/dev-1/b", "to-browser")
+            .await,
+    );
+    browser
+        .wait_for(T, "window.got.includes('to-browser')")
+        .await;
+    browser.wait_for(T, "window.refused === true").await;
+}
