@@ -332,3 +332,35 @@ auth:
     drop(gw);
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+/// The listener's certificate follows its files: a new pair (another CA's, renamed over the
+/// old files as a Secret update does) serves new connections without a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_renewed_certificate_is_served_without_a_restart() {
+    let (old, new) = (unique("switchyard-tls-old"), unique("switchyard-tls-new"));
+    let (old, new) = (
+        std::env::temp_dir().join(old),
+        std::env::temp_dir().join(new),
+    );
+    std::fs::create_dir_all(&old).expect("dir");
+    std::fs::create_dir_all(&new).expect("dir");
+    let gw = tls_gateway(&old);
+    let healthz = format!("https://{}/healthz", gw.addr);
+    let trusts = |dir: &Path| {
+        let ca = dir.join("ca.pem").display().to_string();
+        curl(&["--cacert", &ca, &healthz]).0 == "200"
+    };
+    assert!(trusts(&old), "the first certificate");
+    certificate(&new);
+    for file in ["cert.pem", "key.pem"] {
+        std::fs::rename(new.join(file), old.join(file)).expect("renew");
+    }
+    switchyard_e2e::eventually(T, "the renewed certificate served", || {
+        let (old, new) = (old.clone(), new.clone());
+        async move { (trusts(&new) && !trusts(&old)).then_some(()) }
+    })
+    .await;
+    drop(gw);
+    let _ = std::fs::remove_dir_all(&old);
+    let _ = std::fs::remove_dir_all(&new);
+}

@@ -13,6 +13,9 @@ use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig, crypto::aws_lc_rs};
 
+mod reloading;
+pub use reloading::ReloadingCert;
+
 /// `tls:` of a listener (`http.tls`, `grpc.tls`): its certificate and key.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -31,17 +34,16 @@ fn default_handshake_timeout() -> u64 {
 }
 
 impl ServerTlsConfig {
-    /// The rustls server config, its files read; errors start with the key at fault.
+    /// The rustls server config, its files read; errors start with the key at fault. The
+    /// certificate follows its files ([`ReloadingCert`]).
     pub fn server_config(&self) -> Result<ServerConfig, String> {
-        let chain = certificates(&self.cert_file).map_err(|e| format!("cert_file: {e}"))?;
-        let key = PrivateKeyDer::from_pem_file(&self.key_file)
-            .map_err(|e| format!("key_file: {}: {e}", self.key_file.display()))?;
-        ServerConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
+        let provider = Arc::new(aws_lc_rs::default_provider());
+        let cert = ReloadingCert::load(&self.cert_file, &self.key_file, provider.clone())?;
+        Ok(ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("tls: {e}"))?
             .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(|e| format!("key_file: does not fit cert_file: {e}"))
+            .with_cert_resolver(Arc::new(cert)))
     }
 }
 
