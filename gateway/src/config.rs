@@ -295,5 +295,6 @@ pub fn default_routes() -> Vec<RouteConfig> {
         timeout_ms: None,
         dead_letter: None,
         dedupe: None,
+        rate_limit: None,
     }]
 }

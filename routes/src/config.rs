@@ -47,6 +47,21 @@ pub struct RouteConfig {
     /// De-duplication of redelivered events by (`source`, `id`). Omitted: none.
     #[serde(default)]
     pub dedupe: Option<crate::policy::DedupeConfig>,
+    /// Events this route takes, whatever their publisher: one token bucket for the route.
+    /// Beyond it the publish is refused (429 + Retry-After, WebSocket close 1013, gRPC
+    /// RESOURCE_EXHAUSTED; a broker message is retried later). Omitted: none.
+    #[serde(default)]
+    pub rate_limit: Option<RouteRateLimit>,
+}
+
+/// `routes[].rate_limit:`.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRateLimit {
+    /// Events a second, on average.
+    pub per_s: f64,
+    /// Events at once after a pause. Default: one second's worth (at least 1).
+    pub burst: Option<u32>,
 }
 
 const fn default_confirm() -> bool {

@@ -12,6 +12,7 @@ use tower::Service;
 use switchyard_core::error::{BoxError, DeliveryError};
 use switchyard_core::event::Event;
 use switchyard_core::pipeline::{Delivered, Sink};
+use switchyard_core::rate::Bucket;
 use switchyard_core::topic::TopicFilter;
 
 use crate::config::RouteConfig;
@@ -44,6 +45,8 @@ pub struct Route {
     policy: DeliveryPolicy,
     /// How many sinks in `to` can answer a request (see [`RouteTable::with_repliers`]).
     repliers: usize,
+    /// `rate_limit:`, one bucket for the route.
+    rate: Option<Bucket>,
 }
 
 impl Route {
@@ -164,7 +167,18 @@ fn compile_route(
         confirm: cfg.confirm,
         policy,
         repliers: 0,
+        rate: compile_rate(cfg, path, errors),
     }
+}
+
+fn compile_rate(cfg: &RouteConfig, path: &str, errors: &mut Vec<String>) -> Option<Bucket> {
+    let rate = cfg.rate_limit.as_ref()?;
+    if !(rate.per_s.is_finite() && rate.per_s > 0.0) {
+        errors.push(format!("{path}.rate_limit.per_s: must be a number above 0"));
+        return None;
+    }
+    let burst = rate.burst.unwrap_or(rate.per_s.ceil() as u32).max(1);
+    Some(Bucket::new(rate.per_s, f64::from(burst)))
 }
 
 /// The route's `to`: each a sink the config has.
@@ -311,6 +325,18 @@ async fn route(
     }
     if event.reply.is_some() {
         request::check_replier(table, &matching)?;
+    }
+    // Before anything is delivered: an event a route has no room for goes nowhere.
+    for &i in &matching {
+        let route = &table.routes[i];
+        if let Some(Err(retry_after)) = route.rate.as_ref().map(Bucket::take) {
+            metrics::counter!("switchyard_route_rate_limited_total", "route" => route.name.clone())
+                .increment(1);
+            return Err(Box::new(DeliveryError::RateLimited {
+                principal: format!("route {}", route.name),
+                retry_after,
+            }));
+        }
     }
     let mut confirmed = Vec::new();
     for i in matching {

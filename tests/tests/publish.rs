@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use switchyard_e2e::client::{get, post};
+use switchyard_e2e::client::{get, post, publish_event};
 use switchyard_e2e::{Gateway, within};
 
 const STRUCTURED: &str = "application/cloudevents+json";
@@ -297,4 +297,27 @@ async fn lenient_header_decoding_keeps_a_stray_percent() {
     let res = post(&lenient.url("/topics/pct"), &headers, "x").await;
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(window(&lenient, "pct").await[0]["subject"], "100% sure");
+}
+
+/// `routes[].rate_limit`: one bucket for the route, whoever publishes; another route is not
+/// slowed.
+#[tokio::test]
+async fn a_route_over_its_rate_refuses_with_429_and_other_routes_are_not_slowed() {
+    let yaml = "routes:\n  - { name: slow, topics: \"slow/#\", to: hub, rate_limit: { per_s: 0.01, burst: 2 } }\n  - { name: free, topics: \"free/#\", to: hub }\n";
+    let gw = Gateway::start_with(Some(yaml));
+    let base = gw.url("");
+    for id in ["s-0", "s-1"] {
+        assert_eq!(publish_event(&base, "slow/a", id).await.status, 200);
+    }
+    let res = post(
+        &gw.url("/topics/slow/a"),
+        &[("content-type", "text/plain")],
+        "over",
+    )
+    .await;
+    assert_eq!(res.status, 429, "{}", res.text());
+    assert!(res.header("retry-after").is_some());
+    for id in ["f-0", "f-1", "f-2"] {
+        assert_eq!(publish_event(&base, "free/a", id).await.status, 200);
+    }
 }

@@ -20,7 +20,8 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    fn new(per_s: f64, burst: f64) -> Self {
+    /// A full bucket refilling `per_s` tokens a second, up to `burst`.
+    pub fn new(per_s: f64, burst: f64) -> Self {
         Self {
             per_s,
             burst,
