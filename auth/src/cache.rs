@@ -78,6 +78,7 @@ mod tests {
             publish: vec![],
             subscribe: vec![],
             rate: None,
+            streams: None,
         })
     }
 

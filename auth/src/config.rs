@@ -30,6 +30,10 @@ pub struct AuthConfig {
     /// Publishes each principal may make (all anonymous callers share one bucket): beyond
     /// it, 429 with Retry-After, WebSocket close 1013, gRPC RESOURCE_EXHAUSTED. Omitted: none.
     pub rate_limit: Option<RateLimitConfig>,
+    /// Streaming subscriptions (SSE, WebSocket, gRPC `Subscribe`) each principal may hold open
+    /// at once, across listeners (all anonymous callers share one count). Beyond it: 429
+    /// `too_many_streams`, WebSocket close 1013, gRPC RESOURCE_EXHAUSTED. Omitted: no limit.
+    pub max_streams_per_principal: Option<usize>,
 }
 
 /// `auth.rate_limit:` a token bucket per principal.

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use switchyard_core::auth::{Authenticate, Credentials, Denial, TokenSources};
 use switchyard_core::principal::Principal;
 use switchyard_core::rate::RateLimits;
+use switchyard_core::streams::StreamLimits;
 
 pub use config::AuthConfig;
 
@@ -32,6 +33,7 @@ pub struct Auth {
     anonymous: Option<Arc<Principal>>,
     tokens: cache::TokenCache,
     rates: Option<RateLimits>,
+    streams: Option<StreamLimits>,
 }
 
 impl Auth {
@@ -58,6 +60,9 @@ impl Auth {
         {
             errors.push("auth.rate_limit.publish_per_s: must be a number above 0".into());
         }
+        if config.max_streams_per_principal == Some(0) {
+            errors.push("auth.max_streams_per_principal: must be at least 1".into());
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -65,6 +70,7 @@ impl Auth {
             let burst = r.burst.unwrap_or(r.publish_per_s.ceil() as u32);
             RateLimits::new(r.publish_per_s, burst)
         });
+        let streams = config.max_streams_per_principal.map(StreamLimits::new);
         let anon = &config.anonymous;
         let anonymous = (!anon.publish.is_empty() || !anon.subscribe.is_empty()).then(|| {
             Arc::new(Principal {
@@ -73,6 +79,7 @@ impl Auth {
                 publish: grant::patterns("anonymous", anon.publish.iter().map(String::as_str)),
                 subscribe: grant::patterns("anonymous", anon.subscribe.iter().map(String::as_str)),
                 rate: rates.as_ref().map(|r| r.bucket("anonymous")),
+                streams: streams.as_ref().map(|s| s.slots("anonymous")),
             })
         });
         let sources = TokenSources {
@@ -87,6 +94,7 @@ impl Auth {
             anonymous,
             tokens: cache::TokenCache::default(),
             rates,
+            streams,
         })
     }
 
@@ -146,6 +154,7 @@ impl Auth {
             publish: grant::patterns(id, publish),
             subscribe: grant::patterns(id, subscribe),
             rate: self.rates.as_ref().map(|r| r.bucket(id)),
+            streams: self.streams.as_ref().map(|s| s.slots(id)),
         }
     }
 }

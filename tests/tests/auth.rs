@@ -166,6 +166,13 @@ impl<'g> As<'g> {
         get(&self.gw.url(path), &headers).await
     }
 
+    /// The status an SSE request gets (the stream, if opened, closed at once).
+    async fn sse_get_status(&self, path: &str) -> u16 {
+        SseStream::connect(&self.gw.url(path), &self.with(&[]))
+            .await
+            .status
+    }
+
     /// `GET path` without `Accept: text/event-stream`: a poll.
     async fn poll(&self, path: &str) -> Response {
         get(&self.gw.url(path), &self.with(&[])).await
@@ -182,10 +189,10 @@ fn assert_ok(res: &Response) {
 fn assert_denied(res: &Response, status: u16, reason: &str) {
     assert_eq!(res.status, status, "{}", res.text());
     let body = res.json();
-    let error = if status == 401 {
-        "unauthenticated"
-    } else {
-        "forbidden"
+    let error = match status {
+        401 => "unauthenticated",
+        429 => reason,
+        _ => "forbidden",
     };
     assert_eq!(body["error"], error, "{body}");
     assert_eq!(body["reason"], reason, "{body}");
@@ -784,4 +791,51 @@ async fn a_browser_eventsource_authenticates_with_the_query_parameter() {
         .wait_for(T, "window.got.includes('to-browser')")
         .await;
     browser.wait_for(T, "window.refused === true").await;
+}
+
+/// `auth.max_streams_per_principal`: a principal's streams across SSE, WebSocket and gRPC
+/// are counted together; beyond the limit 429, close 1013, RESOURCE_EXHAUSTED; a closed stream
+/// frees its place, and polls and other principals are not limited.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_principal_holds_at_most_its_streams_across_listeners() {
+    let keys = Keys::generate();
+    let yaml = format!(
+        "listen: {{ grpc: \"127.0.0.1:0\" }}\nhttp: {{ sse_keepalive_ms: 200 }}\n{}  max_streams_per_principal: 2\n",
+        config(&keys)
+    );
+    let gw = Gateway::start_args(&yaml, &[]);
+    let token = keys.token("reader");
+    let reader = As::bearer(&gw, token);
+    let first = reader.sse("/topics/sensors/%23").await;
+    let _second = reader.sse("/topics/sensors/%23").await;
+    let third = reader.sse_get("/topics/sensors/%23").await;
+    assert_denied(&third, 429, "too_many_streams");
+    assert_ok(&reader.poll("/topics/sensors/%23").await);
+    assert_eq!(
+        As::anonymous(&gw).sse("/topics/public/%23").await.status,
+        200
+    );
+    let mut socket = ws(&gw, &format!("/topics/sensors/ws?access_token={token}")).await;
+    let frame = loop {
+        match within(T, "close frame", socket.next()).await {
+            Some(Ok(Message::Close(Some(frame)))) => break frame,
+            Some(Ok(_)) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(frame.code), 1013, "{frame:?}");
+    let (addr, auth) = (gw.grpc_addr().to_string(), format!("Bearer {token}"));
+    let over_grpc = tokio::task::spawn_blocking(move || {
+        let env = [("SWITCHYARD_GRPC_AUTH", auth.as_str())];
+        switchyard_e2e::python::grpc_with(&env, &["subscribe", &addr, "sensors/#", "1", "5"])
+    })
+    .await
+    .expect("grpc client");
+    assert_eq!(over_grpc[0]["code"], "RESOURCE_EXHAUSTED", "{over_grpc:?}");
+    drop(first);
+    eventually(T, "the closed stream's place freed", || async {
+        let res = reader.sse_get_status("/topics/sensors/%23").await;
+        (res == 200).then_some(())
+    })
+    .await;
 }

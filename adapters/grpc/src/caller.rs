@@ -9,6 +9,7 @@ use tonic::metadata::MetadataMap;
 
 use switchyard_core::auth::{Denial, credentials};
 use switchyard_core::principal::Principal;
+use switchyard_core::principal::TOO_MANY_STREAMS;
 
 use crate::shared::Shared;
 
@@ -30,6 +31,9 @@ pub(crate) fn principal(
 /// A refusal as its gRPC status.
 pub(crate) fn denied(denial: &Denial) -> Status {
     let message = format!("{}: {}", denial.reason, denial.detail);
+    if denial.reason == TOO_MANY_STREAMS {
+        return Status::resource_exhausted(message);
+    }
     if denial.is_unauthenticated() {
         Status::unauthenticated(message)
     } else {

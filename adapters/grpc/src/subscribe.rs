@@ -48,6 +48,10 @@ pub(crate) fn open(
     let filter = TopicFilter::parse(&request.filter).map_err(status::invalid_topic)?;
     switchyard_core::auth::check_subscribe(principal, &filter)
         .map_err(|d| crate::caller::denied(&d))?;
+    let place = match principal.map(|p| p.open_stream()).transpose() {
+        Ok(place) => place.flatten(),
+        Err(denial) => return Err(crate::caller::denied(&denial)),
+    };
     let group = (!request.group.is_empty()).then_some(request.group);
     if group.as_ref().is_some_and(|g| g.len() > MAX_GROUP_BYTES) {
         return Err(Status::invalid_argument(
@@ -58,7 +62,8 @@ pub(crate) fn open(
         since: request.since,
         group,
     };
-    let subscription = shared.hub.subscribe(filter, options);
+    let mut subscription = shared.hub.subscribe(filter, options);
+    subscription.hold(place);
     let state = Live {
         subscription,
         end: shared.streams_end.clone(),

@@ -36,7 +36,8 @@ pub(crate) fn stream(
         since,
         group: request.query.group,
     };
-    let subscription = state.hub.subscribe(request.filter, options);
+    let mut subscription = state.hub.subscribe(request.filter, options);
+    subscription.hold(request.place);
     // A client that stops reading is not polled any more, so its stream cannot notice the
     // hub closing it: the hub drops the connection itself, and with it the bytes its buffers
     // hold (the WebSocket's write-buffer bound does the same for WebSockets).

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use switchyard_core::auth::check_subscribe;
+use switchyard_core::streams::StreamGuard;
 use switchyard_core::topic::TopicFilter;
 
 use crate::access::{self, Caller};
@@ -42,6 +43,8 @@ pub(crate) struct SubscribeQuery {
 pub(crate) struct SubscribeRequest {
     pub filter: TopicFilter,
     pub query: SubscribeQuery,
+    /// A stream's place under its principal's limit (`auth.max_streams_per_principal`).
+    pub place: Option<StreamGuard>,
 }
 
 pub(crate) async fn subscribe(
@@ -54,12 +57,17 @@ pub(crate) async fn subscribe(
     slot: Option<Extension<ConnectionSlot>>,
 ) -> Response {
     let query = access::query_without_token(raw.as_deref(), &state);
-    let request = match parse(&filter, &query) {
+    let mut request = match parse(&filter, &query) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
+    let streaming = headers.contains_key(header::UPGRADE) || accepts_event_stream(&headers);
     let allowed = caller.and_then(|principal| {
-        check_subscribe(principal.as_deref(), &request.filter).map(|()| principal)
+        check_subscribe(principal.as_deref(), &request.filter)?;
+        if streaming && let Some(p) = &principal {
+            request.place = p.open_stream()?;
+        }
+        Ok(principal)
     });
     if headers.contains_key(header::UPGRADE) {
         if let Err(denial) = access::origin_allowed(&state.access, &headers) {
@@ -103,7 +111,11 @@ fn parse(filter: &str, query: &str) -> Result<SubscribeRequest, ApiError> {
             "group must be 1 to 200 bytes",
         ));
     }
-    Ok(SubscribeRequest { filter, query })
+    Ok(SubscribeRequest {
+        filter,
+        query,
+        place: None,
+    })
 }
 
 /// An upgrade we cannot accept, as a JSON error.

@@ -75,7 +75,8 @@ pub(crate) fn upgrade(
         since: request.query.since,
         group: request.query.group,
     };
-    let subscription = state.hub.subscribe(request.filter.clone(), options);
+    let mut subscription = state.hub.subscribe(request.filter.clone(), options);
+    subscription.hold(request.place);
     let tracker = state.websockets.clone();
     let with_cursor = request.query.with_cursor;
     let format = match upgrade.selected_protocol() {

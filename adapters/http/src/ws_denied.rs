@@ -12,9 +12,15 @@ use switchyard_core::auth::Denial;
 /// Accepts the upgrade only to close it with 1008 and `denial`.
 pub(crate) fn refuse(upgrade: WebSocketUpgrade, denial: &Denial) -> Response {
     let reason = crate::ws::short(denial.to_string());
+    let reason_is_limit = denial.reason == switchyard_core::principal::TOO_MANY_STREAMS;
     upgrade.on_upgrade(move |mut socket| async move {
+        // A limit is worth trying again later (1013); a refusal is not (1008).
+        let code = match reason_is_limit {
+            true => close_code::AGAIN,
+            false => close_code::POLICY,
+        };
         let frame = CloseFrame {
-            code: close_code::POLICY,
+            code,
             reason: Utf8Bytes::from(reason),
         };
         // Send the close and wait (briefly) for the client's, then drop the socket.

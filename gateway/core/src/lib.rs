@@ -21,6 +21,7 @@ pub mod retry;
 pub mod rpc;
 pub mod secret;
 pub mod settle;
+pub mod streams;
 pub mod template;
 pub mod tls;
 pub mod topic;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::auth::Denial;
 use crate::rate::Bucket;
+use crate::streams::{StreamGuard, StreamSlots};
 use crate::topic::TopicFilter;
 
 /// An authenticated (or anonymous) party and its permissions.
@@ -21,7 +22,13 @@ pub struct Principal {
     pub subscribe: Vec<TopicFilter>,
     /// Its publish rate limit (`auth.rate_limit`), shared by all its connections.
     pub rate: Option<Arc<Bucket>>,
+    /// Its streaming subscriptions (`auth.max_streams_per_principal`), shared likewise.
+    pub streams: Option<Arc<StreamSlots>>,
 }
+
+/// The reason of a refusal over `auth.max_streams_per_principal`: a limit, not a permission
+/// (429, WebSocket close 1013, gRPC RESOURCE_EXHAUSTED).
+pub const TOO_MANY_STREAMS: &str = "too_many_streams";
 
 /// The method of the principal callers without credentials share.
 pub const ANONYMOUS: &str = "anonymous";
@@ -35,6 +42,21 @@ impl Principal {
         self.subscribe
             .iter()
             .any(|allowed| allowed.contains(filter))
+    }
+
+    /// A place for one more streaming subscription (held while the stream is open), or the
+    /// (counted) `too_many_streams` denial; `None` without a limit.
+    pub fn open_stream(&self) -> Result<Option<StreamGuard>, Denial> {
+        let Some(slots) = &self.streams else {
+            return Ok(None);
+        };
+        slots.open().map(Some).ok_or_else(|| {
+            Denial::new(
+                TOO_MANY_STREAMS,
+                format!("`{}` holds {} streams, its limit", self.id, slots.max()),
+            )
+            .counted()
+        })
     }
 
     /// Publishing to `topic` allowed, or the (counted) denial.

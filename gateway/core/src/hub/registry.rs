@@ -292,9 +292,16 @@ pub struct Subscription {
     rx: mpsc::Receiver<Arc<HubMessage>>,
     closing: Arc<CloseSignal>,
     hub: Box<dyn Unregister>,
+    /// The subscriber's place under its principal's stream limit, freed with the subscription.
+    held: Option<crate::streams::StreamGuard>,
 }
 
 impl Subscription {
+    /// Keeps `place` (a principal's stream slot) for as long as this subscription lives.
+    pub fn hold(&mut self, place: Option<crate::streams::StreamGuard>) {
+        self.held = place;
+    }
+
     pub(super) fn new(
         id: u64,
         start_cursor: u64,
@@ -310,6 +317,7 @@ impl Subscription {
             rx,
             closing,
             hub,
+            held: None,
         }
     }
 
