@@ -27,6 +27,7 @@ pub struct MqttPairConfig {
     /// With mqtts://: a client certificate (mutual TLS), with `tls_key_file`.
     #[serde(default)]
     pub tls_cert_file: Option<std::path::PathBuf>,
+    /// With mqtts:// and `tls_cert_file`: its private key.
     #[serde(default)]
     pub tls_key_file: Option<std::path::PathBuf>,
     /// Default `switchyard-pair-NAME-` and a random suffix.
@@ -50,8 +51,10 @@ pub struct MqttPairConfig {
     /// Largest packet, in bytes. Default 1 048 576.
     #[serde(default = "default_max_packet_size")]
     pub max_packet_size: u32,
+    /// User name for the broker, if it requires one.
     #[serde(default)]
     pub username: Option<String>,
+    /// Password for the broker (with `username`).
     #[serde(default)]
     pub password: Option<Secret>,
     /// Waits between reconnection attempts.
