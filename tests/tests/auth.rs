@@ -274,6 +274,31 @@ async fn next_ws_id(ws: &mut Ws) -> String {
     }
 }
 
+/// The code of the close frame the socket gets next.
+async fn close_code(ws: &mut Ws) -> u16 {
+    loop {
+        match within(T, "close frame", ws.next()).await {
+            Some(Ok(Message::Close(Some(frame)))) => return frame.code.into(),
+            Some(Ok(_)) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+/// Runs `grpc_client.py COMMAND ADDR ARGS…` with the bearer `token`; its JSON lines.
+async fn grpc_as(gw: &Gateway, token: &str, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut argv: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    argv.insert(1, gw.grpc_addr().to_string());
+    let auth = format!("Bearer {token}");
+    tokio::task::spawn_blocking(move || {
+        let env = [("SWITCHYARD_GRPC_AUTH", auth.as_str())];
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        switchyard_e2e::python::grpc_with(&env, &argv)
+    })
+    .await
+    .expect("grpc client")
+}
+
 /// Asserts that the socket is closed with 1008 and a reason naming `reason`.
 async fn assert_closed(ws: &mut Ws, reason: &str) {
     let frame = loop {
@@ -665,21 +690,8 @@ async fn over_its_rate_a_principal_is_closed_1013_on_websocket_and_resource_exha
     );
     // The burst is spent: the next frame closes the socket with 1013 (try again later).
     send_event(&mut socket, "ws-2").await;
-    let frame = loop {
-        match within(T, "close frame", socket.next()).await {
-            Some(Ok(Message::Close(Some(frame)))) => break frame,
-            Some(Ok(_)) => {}
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    };
-    assert_eq!(u16::from(frame.code), 1013, "{frame:?}");
-    let (addr, auth) = (gw.grpc_addr().to_string(), format!("Bearer {token}"));
-    let over_grpc = tokio::task::spawn_blocking(move || {
-        let env = [("SWITCHYARD_GRPC_AUTH", auth.as_str())];
-        switchyard_e2e::python::grpc_with(&env, &["publish", &addr, "sensors/dev-1/g", "1", "g-"])
-    })
-    .await
-    .expect("grpc client");
+    assert_eq!(close_code(&mut socket).await, 1013);
+    let over_grpc = grpc_as(&gw, token, &["publish", "sensors/dev-1/g", "1", "g-"]).await;
     assert_eq!(over_grpc[0]["code"], "RESOURCE_EXHAUSTED", "{over_grpc:?}");
     assert!(
         over_grpc[0]["metadata"]["retry-after"].as_str().is_some(),
@@ -816,21 +828,8 @@ async fn a_principal_holds_at_most_its_streams_across_listeners() {
         200
     );
     let mut socket = ws(&gw, &format!("/topics/sensors/ws?access_token={token}")).await;
-    let frame = loop {
-        match within(T, "close frame", socket.next()).await {
-            Some(Ok(Message::Close(Some(frame)))) => break frame,
-            Some(Ok(_)) => {}
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    };
-    assert_eq!(u16::from(frame.code), 1013, "{frame:?}");
-    let (addr, auth) = (gw.grpc_addr().to_string(), format!("Bearer {token}"));
-    let over_grpc = tokio::task::spawn_blocking(move || {
-        let env = [("SWITCHYARD_GRPC_AUTH", auth.as_str())];
-        switchyard_e2e::python::grpc_with(&env, &["subscribe", &addr, "sensors/#", "1", "5"])
-    })
-    .await
-    .expect("grpc client");
+    assert_eq!(close_code(&mut socket).await, 1013);
+    let over_grpc = grpc_as(&gw, token, &["subscribe", "sensors/#", "1", "5"]).await;
     assert_eq!(over_grpc[0]["code"], "RESOURCE_EXHAUSTED", "{over_grpc:?}");
     drop(first);
     eventually(T, "the closed stream's place freed", || async {
