@@ -34,6 +34,10 @@ pub struct AuthConfig {
     /// at once, across listeners (all anonymous callers share one count). Beyond it: 429
     /// `too_many_streams`, WebSocket close 1013, gRPC RESOURCE_EXHAUSTED. Omitted: no limit.
     pub max_streams_per_principal: Option<usize>,
+    /// Client certificates as principals, on listeners whose `tls.client_ca_file` asks for
+    /// them; `auth.principals.ID` gives each its permissions. Omitted: certificates are not
+    /// used for authentication.
+    pub mtls: Option<crate::mtls::MtlsConfig>,
 }
 
 /// `auth.rate_limit:` a token bucket per principal.

@@ -10,6 +10,7 @@ pub mod config;
 pub mod grant;
 mod jwks;
 pub mod jwt;
+pub mod mtls;
 
 use std::sync::Arc;
 
@@ -137,6 +138,13 @@ impl Auth {
     }
 
     /// The principal `id` with `publish` and `subscribe`, plus what `auth.principals` gives it.
+    /// A client certificate's principal: the id it names, the permissions `auth.principals`
+    /// gives that id.
+    fn by_certificate(&self, der: &[u8], mtls: &mtls::MtlsConfig) -> Result<Principal, Denial> {
+        let id = mtls::identity(der, mtls.identity)?;
+        Ok(self.principal(&id, "mtls", Vec::new(), Vec::new()))
+    }
+
     fn principal<'a>(
         &'a self,
         id: &str,
@@ -161,10 +169,14 @@ impl Auth {
 
 impl Authenticate for Auth {
     fn authenticate(&self, credentials: Credentials<'_>) -> Result<Arc<Principal>, Denial> {
-        let found = match (credentials.bearer, credentials.api_key) {
-            (Some(token), _) => self.by_token(token),
-            (None, Some(key)) => self.by_api_key(key).map(Arc::new),
-            (None, None) => self.anonymous.clone().ok_or_else(|| {
+        let certificate = credentials
+            .client_certificate
+            .zip(self.config.mtls.as_ref());
+        let found = match (credentials.bearer, credentials.api_key, certificate) {
+            (Some(token), _, _) => self.by_token(token),
+            (None, Some(key), _) => self.by_api_key(key).map(Arc::new),
+            (None, None, Some((der, mtls))) => self.by_certificate(der, mtls).map(Arc::new),
+            (None, None, None) => self.anonymous.clone().ok_or_else(|| {
                 Denial::new("missing_credentials", "a token or an API key is required")
             }),
         };

@@ -364,3 +364,137 @@ async fn a_renewed_certificate_is_served_without_a_restart() {
     let _ = std::fs::remove_dir_all(&old);
     let _ = std::fs::remove_dir_all(&new);
 }
+
+/// A client key and certificate with CN `name` (`NAME.pem`, `NAME.key`), signed by the test
+/// CA (`ca.pem`/`ca.key` in `dir`), or with `own_ca` by a fresh CA no one trusts.
+fn client_certificate(dir: &Path, name: &str, own_ca: bool) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let (ca, ca_key) = if own_ca {
+        let (pem, key) = (format!("{name}-ca.pem"), format!("{name}-ca.key"));
+        let subject = format!("/CN={name} rogue CA");
+        run(&[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-days", "1", "-subj", &subject, "-keyout", &key, "-out", &pem,
+            ],
+        ]
+        .concat());
+        (pem, key)
+    } else {
+        ("ca.pem".to_owned(), "ca.key".to_owned())
+    };
+    let (key, csr, pem) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+    );
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join(format!("{name}.ext")),
+        "extendedKeyUsage=clientAuth\n",
+    )
+    .expect("ext");
+    let ext = format!("{name}.ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        &ext,
+        "-out",
+        &pem,
+    ]);
+}
+
+/// `http.tls.client_ca_file` and `auth.mtls`: a client certificate from the CA names the
+/// principal (its CN), `auth.principals` gives it its permissions; without one the request
+/// needs other credentials; one from another CA fails the handshake.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_certificate_is_the_principal() {
+    let dir = std::env::temp_dir().join(unique("switchyard-mtls"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    certificate(&dir);
+    client_certificate(&dir, "device-9", false);
+    client_certificate(&dir, "intruder", true);
+    let d = dir.display();
+    let yaml = format!(
+        "http:\n  tls: {{ cert_file: \"{d}/cert.pem\", key_file: \"{d}/key.pem\", client_ca_file: \"{d}/ca.pem\" }}\nauth:\n  mtls: {{ identity: common_name }}\n  principals:\n    device-9: {{ publish: [\"devices/9/#\"] }}\n"
+    );
+    let gw = Gateway::start_args(&yaml, &[]);
+    let ca = format!("{d}/ca.pem");
+    let publish = |who: Option<&str>, topic: &str| {
+        let url = format!("https://{}/topics/{topic}", gw.addr);
+        let mut args = vec![
+            "--cacert".to_owned(),
+            ca.clone(),
+            "-X".into(),
+            "POST".into(),
+            url,
+            "-d".into(),
+            "x".into(),
+        ];
+        if let Some(name) = who {
+            args.extend([
+                "--cert".into(),
+                format!("{d}/{name}.pem"),
+                "--key".into(),
+                format!("{d}/{name}.key"),
+            ]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        curl(&args)
+    };
+    let (code, body) = publish(Some("device-9"), "devices/9/temp");
+    assert_eq!(code, "200", "its own topics: {body}");
+    let (code, body) = publish(Some("device-9"), "devices/8/temp");
+    assert_eq!(code, "403", "another device's: {body}");
+    assert!(body.contains("publish_denied"), "{body}");
+    let (code, body) = publish(None, "devices/9/temp");
+    assert_eq!(code, "401", "no certificate, no other credentials: {body}");
+    let (code, _) = publish(Some("intruder"), "devices/9/temp");
+    assert_eq!(
+        code, "000",
+        "a certificate from another CA fails the handshake"
+    );
+    drop(gw);
+    let _ = std::fs::remove_dir_all(&dir);
+}

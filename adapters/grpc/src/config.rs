@@ -44,6 +44,12 @@ impl GrpcConfig {
         let Some(tls) = &self.tls else {
             return Ok(None);
         };
+        if tls.client_ca_file.is_some() {
+            return Err(
+                "grpc.tls.client_ca_file: client certificates are taken on the HTTP listener only, not yet on gRPC"
+                    .into(),
+            );
+        }
         let read = |key: &str, file: &std::path::Path| {
             std::fs::read(file).map_err(|e| format!("grpc.tls.{key}: {}: {e}", file.display()))
         };

@@ -39,10 +39,15 @@ impl FromRequestParts<HttpState> for Caller {
         let Some(auth) = &state.access.auth else {
             return Ok(Self(Ok(None)));
         };
+        let certificate = parts
+            .extensions
+            .get::<crate::server::PeerCertificate>()
+            .map(|c| c.0.clone());
         let found = presented(&parts.headers, parts.uri.query(), auth.token_sources()).and_then(
             |(found, browser_token)| {
                 auth.authenticate(Credentials {
                     bearer: found.bearer.or(browser_token.as_deref()),
+                    client_certificate: certificate.as_deref(),
                     ..found
                 })
             },

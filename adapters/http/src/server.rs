@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use connection::ConnectionSlot;
+pub use connection::{ConnectionSlot, PeerCertificate};
 
 use crate::error::ApiError;
 

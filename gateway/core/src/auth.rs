@@ -15,6 +15,9 @@ pub struct Credentials<'a> {
     pub bearer: Option<&'a str>,
     /// An API key (`X-Api-Key`, or `Authorization: ApiKey`).
     pub api_key: Option<&'a str>,
+    /// The client certificate the TLS handshake verified (DER), on a listener that asks for
+    /// one (`tls.client_ca_file`).
+    pub client_certificate: Option<&'a [u8]>,
 }
 
 /// Where browsers may put a token, since EventSource and WebSocket cannot set headers.
@@ -95,6 +98,7 @@ pub fn credentials<'a>(
     let mut found = Credentials {
         bearer: None,
         api_key: x_api_key,
+        client_certificate: None,
     };
     if let Some(value) = authorization {
         match value.split_once(' ') {

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig, crypto::aws_lc_rs};
 
 mod reloading;
@@ -27,6 +28,11 @@ pub struct ServerTlsConfig {
     /// Time a client has to complete the handshake, in ms. Default 10 000.
     #[serde(default = "default_handshake_timeout")]
     pub handshake_timeout_ms: u64,
+    /// Ask clients for a certificate signed by a CA in this file (PEM): one that presents
+    /// it is identified by it (`auth.mtls`); one that presents none may still connect, and
+    /// authenticates otherwise; one with a certificate from another CA fails the handshake.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
 }
 
 fn default_handshake_timeout() -> u64 {
@@ -39,11 +45,27 @@ impl ServerTlsConfig {
     pub fn server_config(&self) -> Result<ServerConfig, String> {
         let provider = Arc::new(aws_lc_rs::default_provider());
         let cert = ReloadingCert::load(&self.cert_file, &self.key_file, provider.clone())?;
-        Ok(ServerConfig::builder_with_provider(provider)
+        let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("tls: {e}"))?
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::new(cert)))
+            .map_err(|e| format!("tls: {e}"))?;
+        let builder = match &self.client_ca_file {
+            None => builder.with_no_client_auth(),
+            Some(file) => {
+                let roots = ClientTls {
+                    ca_file: Some(file),
+                    ..ClientTls::default()
+                }
+                .roots()
+                .map_err(|e| e.replace("tls_ca_file", "client_ca_file"))?;
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                        .allow_unauthenticated()
+                        .build()
+                        .map_err(|e| format!("client_ca_file: {e}"))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        Ok(builder.with_cert_resolver(Arc::new(cert)))
     }
 }
 

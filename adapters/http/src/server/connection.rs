@@ -27,6 +27,11 @@ use crate::tls::Tls;
 /// client that reads slowly) before it is dropped.
 const DISCONNECT_GRACE: Duration = Duration::from_secs(1);
 
+/// The client certificate the connection's TLS handshake verified (DER), in every request's
+/// extensions, for authentication (`auth.mtls`).
+#[derive(Debug, Clone)]
+pub struct PeerCertificate(pub bytes::Bytes);
+
 /// The connection-limit slot of one connection, reachable from its requests: a WebSocket
 /// takes it over at its upgrade, when hyper lets go of the connection, so the limit keeps
 /// counting it. Cancelling its `disconnect` token drops the connection.
@@ -71,13 +76,21 @@ impl Connection {
             return;
         };
         match self.tls.take() {
-            None => self.serve_io(TokioIo::new(stream)).await,
+            None => self.serve_io(TokioIo::new(stream), None).await,
             Some(tls) => {
                 let peer = self.peer;
                 let handshake =
                     tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(stream));
                 match handshake.await {
-                    Ok(Ok(stream)) => self.serve_io(TokioIo::new(stream)).await,
+                    Ok(Ok(stream)) => {
+                        let certificate = stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|chain| chain.first())
+                            .map(|leaf| PeerCertificate(bytes::Bytes::copy_from_slice(leaf)));
+                        self.serve_io(TokioIo::new(stream), certificate).await;
+                    }
                     Ok(Err(error)) => {
                         metrics::counter!("switchyard_tls_handshake_failures_total", "reason" => "error").increment(1);
                         tracing::debug!(%peer, %error, "TLS handshake failed");
@@ -91,7 +104,7 @@ impl Connection {
         }
     }
 
-    async fn serve_io<I>(self, io: TokioIo<I>)
+    async fn serve_io<I>(self, io: TokioIo<I>, certificate: Option<PeerCertificate>)
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
@@ -108,6 +121,9 @@ impl Connection {
             TowerToHyperService::new(MapRequest::new(app, move |req: Request<Incoming>| {
                 let mut req = req.map(|body| Body::new(TimedBody::new(body, gap)));
                 req.extensions_mut().insert(for_requests.clone());
+                if let Some(certificate) = &certificate {
+                    req.extensions_mut().insert(certificate.clone());
+                }
                 req
             }));
         let connection = self.builder.serve_connection(io, service).with_upgrades();
