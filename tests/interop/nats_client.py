@@ -8,13 +8,20 @@ core NATS or JetStream, and reads streams back. Prints one JSON line per message
     nats_client.py pub SUBJECT COUNT MODE core|js [ID_PREFIX]   MODE: binary | structured | raw
     nats_client.py js-get STREAM COUNT TIMEOUT_S
     nats_client.py js-consumers STREAM
+
+Environment: SWITCHYARD_NATS_URL (default nats://127.0.0.1:4222); SWITCHYARD_NATS_CA=FILE
+connects over TLS trusting that CA.
 """
 import asyncio
 import base64
 import json
+import os
+import ssl
 import sys
 
-URL = "nats://127.0.0.1:4222"
+# SWITCHYARD_NATS_URL / SWITCHYARD_NATS_CA: another server, over TLS trusting that CA.
+URL = os.environ.get("SWITCHYARD_NATS_URL", "nats://127.0.0.1:4222")
+CA = os.environ.get("SWITCHYARD_NATS_CA")
 
 
 def event(i, prefix):
@@ -84,7 +91,8 @@ async def js_consumers(nc, stream):
 async def main():
     import nats
     cmd, args = sys.argv[1], sys.argv[2:]
-    nc = await nats.connect(URL)
+    tls = ssl.create_default_context(cafile=CA) if CA else None
+    nc = await nats.connect(URL, tls=tls) if tls else await nats.connect(URL)
     try:
         if cmd == "js-setup":
             await js_setup(nc, *args)

@@ -49,6 +49,11 @@ pub fn nats(args: &[&str]) -> Vec<serde_json::Value> {
     run_script(nats_script(), args)
 }
 
+/// [`nats`] with environment settings (`SWITCHYARD_NATS_URL`, `SWITCHYARD_NATS_CA`).
+pub fn nats_with(env: &[(&str, &str)], args: &[&str]) -> Vec<serde_json::Value> {
+    run_script_with(nats_script(), env, args)
+}
+
 fn run_script(script: &str, args: &[&str]) -> Vec<serde_json::Value> {
     run_script_with(script, &[], args)
 }

@@ -498,3 +498,82 @@ async fn a_client_certificate_is_the_principal() {
     drop(gw);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A nats-server of the test's own with TLS on `port`, stopped when dropped.
+struct TlsNats(std::process::Child);
+
+impl TlsNats {
+    fn start(dir: &Path, port: u16) -> Self {
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "--tls"])
+            .arg("--tlscert")
+            .arg(dir.join("cert.pem"))
+            .arg("--tlskey")
+            .arg(dir.join("key.pem"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server runs (scripts/test.sh installs it)");
+        Self(child)
+    }
+}
+
+impl Drop for TlsNats {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `tls://` to NATS with `tls_ca_file`: nats-py publishes over TLS, the gateway's inbound
+/// (over TLS too) hands it to an SSE subscriber. Without the CA the link never comes up.
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_over_tls_to_a_server_its_ca_file_trusts() {
+    let dir = std::env::temp_dir().join(unique("switchyard-nats-tls"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    certificate(&dir);
+    let port = free_port();
+    let _server = TlsNats::start(&dir, port);
+    switchyard_e2e::eventually(T, "the TLS nats-server listening", || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()
+            .map(drop)
+    })
+    .await;
+    let ca = dir.join("ca.pem").display().to_string();
+    let inbound = |ca: &str| {
+        format!(
+            "inbounds:\n  secure: {{ type: nats, url: \"tls://127.0.0.1:{port}\", subjects: [\"tls-test.>\"]{ca} }}\nroutes:\n  - {{ name: in, from: secure, to: hub }}\n"
+        )
+    };
+    let gw = Gateway::start_with(Some(&inbound(&format!(", tls_ca_file: \"{ca}\""))));
+    switchyard_e2e::eventually(T, "the NATS link up over TLS", || async {
+        let res = switchyard_e2e::client::get(&gw.url("/readyz"), &[]).await;
+        (res.status == 200).then_some(())
+    })
+    .await;
+    let mut sse =
+        switchyard_e2e::sse::SseStream::connect(&gw.url("/topics/tls-test/%23"), &[]).await;
+    let url = format!("tls://127.0.0.1:{port}");
+    tokio::task::spawn_blocking(move || {
+        let env = [
+            ("SWITCHYARD_NATS_URL", url.as_str()),
+            ("SWITCHYARD_NATS_CA", ca.as_str()),
+        ];
+        switchyard_e2e::python::nats_with(
+            &env,
+            &["pub", "tls-test.a", "1", "structured", "core", "t-"],
+        )
+    })
+    .await
+    .expect("nats-py");
+    let event = sse.next_event(T).await.expect("an event over TLS").json();
+    assert_eq!(event["id"], "t-0");
+    // The system's CA bundle does not know the test CA: the inbound never gets ready.
+    let doubting = Gateway::start_with(Some(&inbound("")));
+    let res = switchyard_e2e::client::get(&doubting.url("/readyz"), &[]).await;
+    assert_eq!(res.status, 503, "{}", res.text());
+    drop((gw, doubting));
+    let _ = std::fs::remove_dir_all(&dir);
+}
