@@ -22,7 +22,8 @@ follow), then speaks to the gateway. Prints one JSON line per result.
     grpc_client.py encode rich|batch        the serialized message, in base64
     grpc_client.py decode BASE64            an io.cloudevents.v1.CloudEvent, as JSON
 
-Environment: SWITCHYARD_GRPC_CA=FILE connects over TLS trusting that CA; SWITCHYARD_GRPC_AUTH
+Environment: SWITCHYARD_GRPC_CA=FILE connects over TLS trusting that CA (with
+SWITCHYARD_GRPC_CERT and SWITCHYARD_GRPC_KEY, presenting that client certificate); SWITCHYARD_GRPC_AUTH
 is sent as the `authorization` metadata of every call (`Bearer TOKEN`, `ApiKey KEY`).
 """
 import argparse
@@ -153,8 +154,12 @@ def channel(addr, options=None):
     """The channel to the gateway: TLS when SWITCHYARD_GRPC_CA names a CA file, and the
     authorization of SWITCHYARD_GRPC_AUTH on every call."""
     ca = os.environ.get("SWITCHYARD_GRPC_CA")
+    cert, key = os.environ.get("SWITCHYARD_GRPC_CERT"), os.environ.get("SWITCHYARD_GRPC_KEY")
     if ca:
-        creds = grpc.ssl_channel_credentials(root_certificates=pathlib.Path(ca).read_bytes())
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=pathlib.Path(ca).read_bytes(),
+            private_key=pathlib.Path(key).read_bytes() if key else None,
+            certificate_chain=pathlib.Path(cert).read_bytes() if cert else None)
         ch = grpc.secure_channel(addr, creds, options=options)
     else:
         ch = grpc.insecure_channel(addr, options=options)

@@ -456,8 +456,11 @@ async fn a_client_certificate_is_the_principal() {
     client_certificate(&dir, "device-9", false);
     client_certificate(&dir, "intruder", true);
     let d = dir.display();
+    let tls = format!(
+        "{{ cert_file: \"{d}/cert.pem\", key_file: \"{d}/key.pem\", client_ca_file: \"{d}/ca.pem\" }}"
+    );
     let yaml = format!(
-        "http:\n  tls: {{ cert_file: \"{d}/cert.pem\", key_file: \"{d}/key.pem\", client_ca_file: \"{d}/ca.pem\" }}\nauth:\n  mtls: {{ identity: common_name }}\n  principals:\n    device-9: {{ publish: [\"devices/9/#\"] }}\n"
+        "listen: {{ grpc: \"127.0.0.1:0\" }}\nhttp:\n  tls: {tls}\ngrpc:\n  tls: {tls}\nauth:\n  mtls: {{ identity: common_name }}\n  principals:\n    device-9: {{ publish: [\"devices/9/#\"] }}\n"
     );
     let gw = Gateway::start_args(&yaml, &[]);
     let ca = format!("{d}/ca.pem");
@@ -495,6 +498,23 @@ async fn a_client_certificate_is_the_principal() {
         code, "000",
         "a certificate from another CA fails the handshake"
     );
+    // The same on the gRPC listener, with grpcio.
+    let grpc = |topic: &'static str| {
+        let addr = gw.grpc_addr().to_string();
+        let env = [
+            ("SWITCHYARD_GRPC_CA", format!("{d}/ca.pem")),
+            ("SWITCHYARD_GRPC_CERT", format!("{d}/device-9.pem")),
+            ("SWITCHYARD_GRPC_KEY", format!("{d}/device-9.key")),
+        ];
+        tokio::task::spawn_blocking(move || {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            switchyard_e2e::python::grpc_with(&env, &["publish", &addr, topic, "1", "g-"])
+        })
+    };
+    let own = grpc("devices/9/grpc").await.expect("grpc client");
+    assert_eq!(own[0]["accepted"][0], "g-0", "{own:?}");
+    let other = grpc("devices/8/grpc").await.expect("grpc client");
+    assert_eq!(other[0]["code"], "PERMISSION_DENIED", "{other:?}");
     drop(gw);
     let _ = std::fs::remove_dir_all(&dir);
 }

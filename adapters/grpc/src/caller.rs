@@ -4,26 +4,34 @@
 
 use std::sync::Arc;
 
-use tonic::Status;
-use tonic::metadata::MetadataMap;
+use tonic::{Request, Status};
 
-use switchyard_core::auth::{Denial, credentials};
+use switchyard_core::auth::{Credentials, Denial, credentials};
 use switchyard_core::principal::Principal;
 use switchyard_core::principal::TOO_MANY_STREAMS;
 
 use crate::shared::Shared;
 
-/// The caller's principal (`None` on an open listener).
-pub(crate) fn principal(
+/// The caller's principal (`None` on an open listener): its metadata's credentials, or the
+/// client certificate its TLS handshake verified.
+pub(crate) fn principal<T>(
     shared: &Shared,
-    metadata: &MetadataMap,
+    request: &Request<T>,
 ) -> Result<Option<Arc<Principal>>, Status> {
     let Some(auth) = &shared.auth else {
         return Ok(None);
     };
+    let metadata = request.metadata();
     let text = |name: &str| metadata.get(name).and_then(|v| v.to_str().ok());
+    let certificates = request.peer_certs();
+    let leaf = certificates.as_deref().and_then(|chain| chain.first());
     credentials(text("authorization"), text("x-api-key"))
-        .and_then(|found| auth.authenticate(found))
+        .and_then(|found| {
+            auth.authenticate(Credentials {
+                client_certificate: leaf.map(|c| c.as_ref()),
+                ..found
+            })
+        })
         .map(Some)
         .map_err(|d| denied(&d))
 }

@@ -28,7 +28,7 @@ type EventStream = futures_util::stream::BoxStream<'static, Result<pb::CloudEven
 impl CloudEventService for CloudEventServiceImpl {
     async fn publish(&self, request: Request<PublishRequest>) -> Result<Response<()>, Status> {
         let budget = crate::deadline::budget(request.metadata());
-        let principal = crate::caller::principal(&self.0, request.metadata())?;
+        let principal = crate::caller::principal(&self.0, &request)?;
         let event = request
             .into_inner()
             .event
@@ -52,7 +52,7 @@ impl CloudEventService for CloudEventServiceImpl {
         &self,
         request: Request<SubscriptionRequest>,
     ) -> Result<Response<EventStream>, Status> {
-        let principal = crate::caller::principal(&self.0, request.metadata())?;
+        let principal = crate::caller::principal(&self.0, &request)?;
         let request = request.into_inner();
         let source = request.source.trim_start_matches('/');
         let filter = TopicFilter::parse(if source.is_empty() { "#" } else { source })

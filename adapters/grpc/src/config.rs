@@ -44,25 +44,28 @@ impl GrpcConfig {
         let Some(tls) = &self.tls else {
             return Ok(None);
         };
-        if tls.client_ca_file.is_some() {
-            return Err(
-                "grpc.tls.client_ca_file: client certificates are taken on the HTTP listener only, not yet on gRPC"
-                    .into(),
-            );
-        }
         let read = |key: &str, file: &std::path::Path| {
             std::fs::read(file).map_err(|e| format!("grpc.tls.{key}: {}: {e}", file.display()))
         };
         let cert = read("cert_file", &tls.cert_file)?;
         let key = read("key_file", &tls.key_file)?;
         let identity = tonic::transport::Identity::from_pem(cert, key);
-        Ok(Some(
-            tonic::transport::ServerTlsConfig::new()
-                .identity(identity)
-                .timeout(std::time::Duration::from_millis(
-                    tls.handshake_timeout_ms.max(1),
-                )),
-        ))
+        let config = tonic::transport::ServerTlsConfig::new()
+            .identity(identity)
+            .timeout(std::time::Duration::from_millis(
+                tls.handshake_timeout_ms.max(1),
+            ));
+        // Client certificates from this CA identify their callers (`auth.mtls`); a caller
+        // without one authenticates otherwise.
+        Ok(Some(match &tls.client_ca_file {
+            None => config,
+            Some(file) => config
+                .client_ca_root(tonic::transport::Certificate::from_pem(read(
+                    "client_ca_file",
+                    file,
+                )?))
+                .client_auth_optional(true),
+        }))
     }
 
     /// Every error, each naming its key under `grpc`.

@@ -31,7 +31,7 @@ impl Gateway for GatewayService {
         request: Request<PublishRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
         let budget = deadline::budget(request.metadata());
-        let principal = caller::principal(&self.0, request.metadata())?;
+        let principal = caller::principal(&self.0, &request)?;
         let PublishRequest { topic, event } = request.into_inner();
         validate_topic_name(&topic).map_err(status::invalid_topic)?;
         let event = event.ok_or_else(|| Status::invalid_argument("`event` is required"))?;
@@ -46,7 +46,7 @@ impl Gateway for GatewayService {
         request: Request<PublishBatchRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
         let budget = deadline::budget(request.metadata());
-        let principal = caller::principal(&self.0, request.metadata())?;
+        let principal = caller::principal(&self.0, &request)?;
         let PublishBatchRequest { topic, batch } = request.into_inner();
         validate_topic_name(&topic).map_err(status::invalid_topic)?;
         let batch = batch.ok_or_else(|| Status::invalid_argument("`batch` is required"))?;
@@ -59,7 +59,7 @@ impl Gateway for GatewayService {
 
     async fn call(&self, request: Request<CallRequest>) -> Result<Response<CallResponse>, Status> {
         let budget = deadline::budget(request.metadata());
-        let principal = caller::principal(&self.0, request.metadata())?;
+        let principal = caller::principal(&self.0, &request)?;
         crate::call::call(&self.0, principal, request.into_inner(), budget)
             .await
             .map(Response::new)
@@ -69,7 +69,7 @@ impl Gateway for GatewayService {
         &self,
         request: Request<LeaseRequest>,
     ) -> Result<Response<LeaseResponse>, Status> {
-        let principal = caller::principal(&self.0, request.metadata())?;
+        let principal = caller::principal(&self.0, &request)?;
         crate::queues::lease(&self.0, principal.as_deref(), request.into_inner())
             .await
             .map(Response::new)
@@ -79,7 +79,7 @@ impl Gateway for GatewayService {
         &self,
         request: Request<SettleRequest>,
     ) -> Result<Response<SettleResponse>, Status> {
-        let principal = caller::principal(&self.0, request.metadata())?;
+        let principal = caller::principal(&self.0, &request)?;
         crate::queues::settle(&self.0, principal.as_deref(), request.into_inner(), false).await?;
         Ok(Response::new(SettleResponse {}))
     }
@@ -88,7 +88,7 @@ impl Gateway for GatewayService {
         &self,
         request: Request<SettleRequest>,
     ) -> Result<Response<SettleResponse>, Status> {
-        let principal = caller::principal(&self.0, request.metadata())?;
+        let principal = caller::principal(&self.0, &request)?;
         crate::queues::settle(&self.0, principal.as_deref(), request.into_inner(), true).await?;
         Ok(Response::new(SettleResponse {}))
     }
@@ -99,7 +99,7 @@ impl Gateway for GatewayService {
         &self,
         request: Request<SubscribeRequest>,
     ) -> Result<Response<Feed>, Status> {
-        let principal = caller::principal(&self.0, request.metadata())?;
+        let principal = caller::principal(&self.0, &request)?;
         subscribe::open(&self.0, principal.as_deref(), request.into_inner()).map(Response::new)
     }
 }
