@@ -3,8 +3,8 @@
 //! frame holding the event in the JSON format with its `receipt` extension (and `redelivered`
 //! when it was delivered before). The client settles with `{"ack": receipt}` or
 //! `{"nack": receipt}` (`"requeue": false` dead-letters); a refused settlement is answered
-//! with `{"error": code, "receipt": receipt}` and the connection stays. Outstanding credit is
-//! capped at the queue's `max_batch`. A frame that is none of these closes with 1008. When the
+//! with `{"error": code, "receipt": receipt}` and the connection stays. Credit plus the
+//! messages held unsettled is capped at the queue's `max_batch`. A frame that is none of these closes with 1008. When the
 //! socket closes, every message it still holds goes back to the queue at once.
 
 use std::collections::HashSet;
@@ -44,7 +44,11 @@ impl Consumer {
             tokio::select! {
                 frame = socket.recv() => match frame {
                     Some(Ok(Message::Text(text))) => match serde_json::from_str::<Control>(&text) {
-                        Ok(Control::Credit { credit: more }) => credit = (credit + more).min(max),
+                        // Unsettled messages count against it, so a consumer that never
+                        // settles holds at most `max_batch` (and this set stays bounded).
+                        Ok(Control::Credit { credit: more }) => {
+                            credit = (credit + more).min(max.saturating_sub(held.len()));
+                        }
                         Ok(control) => {
                             if let Some(answer) = self.settle(control, &mut held).await
                                 && socket.send(Message::text(answer)).await.is_err()
