@@ -45,8 +45,9 @@ pub const GRPC_INBOUND: &str = "grpc";
 pub const HUB_SINK: &str = "hub";
 
 /// Every error in `config` that can be found without a network connection (key and
-/// certificate files are read), each naming its key.
-pub fn check(config: &Config) -> Result<(), ConfigErrors> {
+/// certificate files are read), each naming its key; or what is valid but likely not meant
+/// (routes `POST /rpc` reaches without exactly one reply-capable sink).
+pub fn check(config: &Config) -> Result<Vec<String>, ConfigErrors> {
     let mut errors = hub::check(config);
     if let Err(found) = authenticator(config) {
         errors.extend(found);
@@ -62,11 +63,15 @@ pub fn check(config: &Config) -> Result<(), ConfigErrors> {
     let hub = Hub::new((&config.hub).into());
     let placeholders = sinks::placeholders(config, &hub, &mut errors);
     sinks::check_inbounds(config, &placeholders, &mut errors);
-    if let Err(es) = routes(config, &placeholders) {
-        errors.extend(es);
-    }
+    let warnings = match routes(config, &placeholders) {
+        Ok(table) => table.request_warnings(HTTP_INBOUND),
+        Err(es) => {
+            errors.extend(es);
+            Vec::new()
+        }
+    };
     if errors.is_empty() {
-        Ok(())
+        Ok(warnings)
     } else {
         Err(ConfigErrors(errors))
     }
@@ -75,7 +80,7 @@ pub fn check(config: &Config) -> Result<(), ConfigErrors> {
 /// Reads `path` (or the embedded default) and checks it: the config, or every error of both
 /// steps.
 pub fn read(path: Option<&Path>) -> Result<Config, ConfigErrors> {
-    let (config, mut errors) = match path {
+    let (mut config, mut errors) = match path {
         None => crate::config::load_default(),
         Some(path) => match std::fs::read_to_string(path) {
             Ok(text) => crate::config::load(&text),
@@ -87,8 +92,9 @@ pub fn read(path: Option<&Path>) -> Result<Config, ConfigErrors> {
             }
         },
     };
-    if let Err(more) = check(&config) {
-        errors.extend(more.0);
+    match check(&config) {
+        Ok(warnings) => config.warnings = warnings,
+        Err(more) => errors.extend(more.0),
     }
     if errors.is_empty() {
         Ok(config)
@@ -126,16 +132,6 @@ fn load_auth(config: &Config) -> Result<Option<switchyard_auth::Auth>, Vec<Strin
 fn routes(config: &Config, sinks: &HashMap<String, Sink>) -> Result<RouteTable, Vec<String>> {
     let table = RouteTable::compile(&config.routes, sinks, &inbound_names(config))?;
     Ok(table.with_repliers(&outbounds::repliers(config)))
-}
-
-/// What is valid but likely not meant: routes `POST /rpc` reaches without exactly one
-/// reply-capable sink. Printed by `switchyard check`, logged at start.
-pub fn warnings(config: &Config) -> Vec<String> {
-    let hub = Hub::new((&config.hub).into());
-    let placeholders = sinks::placeholders(config, &hub, &mut Vec::new());
-    routes(config, &placeholders)
-        .map(|table| table.request_warnings(HTTP_INBOUND))
-        .unwrap_or_default()
 }
 
 fn inbound_names(config: &Config) -> Vec<String> {

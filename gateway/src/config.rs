@@ -83,6 +83,9 @@ pub struct Config {
     /// What each section, inbound and outbound said, for a reload to compare.
     #[schemars(skip)]
     pub fingerprints: Fingerprints,
+    /// What `check` found valid but likely not meant, for `switchyard check` and the log.
+    #[schemars(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// `listen:` where the listeners bind.

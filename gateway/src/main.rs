@@ -77,7 +77,7 @@ fn main() -> ExitCode {
 fn check(file: &std::path::Path) -> ExitCode {
     match app::read(Some(file)) {
         Ok(config) => {
-            for warning in app::warnings(&config) {
+            for warning in &config.warnings {
                 println!("warning: {warning}");
             }
             println!("{}: ok", file.display());
@@ -118,7 +118,7 @@ fn run(path: Option<&std::path::Path>, watch: bool) -> ExitCode {
         }
     };
     let log_level = logging::init(&config.log.level, config.log.format);
-    for warning in app::warnings(&config) {
+    for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
     let metrics = match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {

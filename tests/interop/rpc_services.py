@@ -7,19 +7,33 @@ Each writes its --ready file once it serves (the HTTP one writes its port), then
 JSON line per request it answered, with what the request carried.
 
   http  --ready FILE                 POST /event: a binary-mode CloudEvent reply; /plain: text;
-                                     /slow: the /event reply after 2 s; /big: 5 MiB of text
-  amqp  QUEUE [--delay S] --ready FILE   replies structured CloudEvents (after S seconds)
+                                     /held: the /event reply once released; /big: 5 MiB of text
+  amqp  QUEUE [--hold] --ready FILE  replies structured CloudEvents (with --hold: once released)
   mqtt  TOPIC --ready FILE           replies structured CloudEvents
+
+A line on standard input releases what is held (a test's condition, never a timer); nothing is
+held longer than HOLD_LIMIT, so a forgotten release cannot hang a run.
 """
 
 import json
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2f"
 MQTT = ("127.0.0.1", 1883)
+HOLD_LIMIT = 60
+RELEASED = threading.Event()
+
+
+def watch_release(then=None):
+    """Sets RELEASED (and runs `then`) on the first line of standard input."""
+    def wait():
+        sys.stdin.readline()
+        RELEASED.set()
+        if then:
+            then()
+    threading.Thread(target=wait, daemon=True).start()
 
 
 def out(obj):
@@ -97,8 +111,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/plain":
             self.answer(200, {"content-type": "text/plain"}, b"pong:" + body)
             return
-        if self.path == "/slow":
-            time.sleep(2)
+        if self.path == "/held":
+            RELEASED.wait(HOLD_LIMIT)
         reply_headers, payload = to_binary(reply_event(request, "http"))
         self.answer(200, reply_headers, payload)
 
@@ -115,6 +129,7 @@ class Handler(BaseHTTPRequestHandler):
 
 def cmd_http(args):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    watch_release()
     ready(args.ready, str(server.server_address[1]))
     server.serve_forever()
 
@@ -125,18 +140,33 @@ def cmd_amqp(args):
     channel = connection.channel()
     channel.queue_declare(queue=args.queue, auto_delete=True)
 
+    held = []
+
+    def reply(props, content_type, payload, tag):
+        channel.basic_publish(exchange="", routing_key=props.reply_to,
+                              properties=pika.BasicProperties(correlation_id=props.correlation_id,
+                                                              content_type=content_type),
+                              body=payload)
+        channel.basic_ack(delivery_tag=tag)
+
+    def flush():
+        while held:
+            reply(*held.pop(0))
+
     def on_request(ch, method, props, body):
         request = amqp_request(props, body)
         content_type, payload = structured_reply(request, "amqp")
         out({"id": request["id"], "correlationid": request.get("correlationid"),
              "reply_to": props.reply_to, "correlation_id": props.correlation_id})
-        if args.delay:
-            time.sleep(args.delay)
-        ch.basic_publish(exchange="", routing_key=props.reply_to,
-                         properties=pika.BasicProperties(correlation_id=props.correlation_id,
-                                                         content_type=content_type),
-                         body=payload)
-        ch.basic_ack(delivery_tag=method.delivery_tag)
+        answer = (props, content_type, payload, method.delivery_tag)
+        if args.hold and not RELEASED.is_set():
+            held.append(answer)
+        else:
+            reply(*answer)
+
+    if args.hold:
+        # pika's connection belongs to this thread: the release runs the flush on it.
+        watch_release(then=lambda: connection.add_callback_threadsafe(flush))
 
     channel.basic_qos(prefetch_count=50)
     channel.basic_consume(queue=args.queue, on_message_callback=on_request)
@@ -172,8 +202,7 @@ def cmd_mqtt(args):
     if not subscribed.wait(10):
         sys.exit("not subscribed")
     ready(args.ready)
-    while True:
-        time.sleep(1)
+    threading.Event().wait()
 
 
 def main():
@@ -184,7 +213,7 @@ def main():
     p.add_argument("--ready", required=True)
     p = sub.add_parser("amqp")
     p.add_argument("queue")
-    p.add_argument("--delay", type=float, default=0)
+    p.add_argument("--hold", action="store_true")
     p.add_argument("--ready", required=True)
     p = sub.add_parser("mqtt")
     p.add_argument("topic")

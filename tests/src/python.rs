@@ -148,6 +148,17 @@ impl RpcService {
         std::fs::read_to_string(&self.0.ready).unwrap_or_default()
     }
 
+    /// Releases what the service holds (`/held`, `--hold`): a line on its standard input.
+    pub fn release(&mut self) {
+        use std::io::Write as _;
+        let child = self.0.child.as_mut().expect("running");
+        let stdin = child.stdin.as_mut().expect("stdin piped");
+        stdin
+            .write_all(b"go\n")
+            .and_then(|()| stdin.flush())
+            .expect("write to the service");
+    }
+
     /// Stops the service; the JSON lines it printed, one per request it answered.
     pub async fn stop_lines(mut self) -> Vec<serde_json::Value> {
         let mut child = self.0.child.take().expect("running");

@@ -113,7 +113,8 @@ async fn requests_without_one_replier_no_route_and_batches_are_refused() {
 #[tokio::test]
 async fn a_request_past_its_deadline_gets_504() {
     let svc = RpcService::start(&["http"]).await;
-    let gw = Gateway::start_with(Some(&webhook_config(&svc.ready_contents(), "/slow")));
+    // The backend holds the request until released, which it never is here.
+    let gw = Gateway::start_with(Some(&webhook_config(&svc.ready_contents(), "/held")));
     let ce = [("content-type", "application/cloudevents+json")];
     let res = post(&gw.url("/rpc/ask/x?timeout_ms=300"), &ce, REQUEST).await;
     assert_eq!(res.status, 504, "{}", res.text());
@@ -121,8 +122,8 @@ async fn a_request_past_its_deadline_gets_504() {
 
 #[tokio::test]
 async fn an_async_request_is_short_and_long_polled_then_expires() {
-    let svc = RpcService::start(&["http"]).await;
-    let yaml = webhook_config(&svc.ready_contents(), "/slow") + "rpc: { reply_ttl_ms: 1500 }\n";
+    let mut svc = RpcService::start(&["http"]).await;
+    let yaml = webhook_config(&svc.ready_contents(), "/held") + "rpc: { reply_ttl_ms: 1500 }\n";
     let gw = Gateway::start_with(Some(&yaml));
     let ce = [
         ("content-type", "application/cloudevents+json"),
@@ -132,10 +133,11 @@ async fn an_async_request_is_short_and_long_polled_then_expires() {
     assert_eq!(res.status, 202, "{}", res.text());
     let location = res.header("location").expect("Location").to_owned();
     assert!(location.starts_with("/replies/"), "{location}");
-    // The backend takes 2 s: a short poll finds it pending.
+    // The backend holds the request: a short poll finds it pending.
     let pending = get(&gw.url(&location), &[]).await;
     assert_eq!(pending.status, 202, "{}", pending.text());
-    // A long poll waits for it.
+    // Released, the reply arrives; a long poll waits for it.
+    svc.release();
     let done = get(&gw.url(&format!("{location}?wait=10")), &[]).await;
     assert_eq!(done.status, 200, "{}", done.text());
     assert_eq!(done.json()["correlationid"], "rq-1");
@@ -225,7 +227,7 @@ async fn two_hundred_concurrent_requests_each_get_their_own_reply() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_out_amqp_request_gets_504_and_its_late_reply_is_dropped_and_counted() {
     let queue = switchyard_e2e::python::unique("rpc-q");
-    let _svc = RpcService::start(&["amqp", &queue, "--delay", "1"]).await;
+    let mut svc = RpcService::start(&["amqp", &queue, "--hold"]).await;
     let gw = amqp_gateway(&queue, ", reply_to: \"sy-replies-late\"").await;
     let res = post(
         &gw.url("/rpc/ask/late?timeout_ms=200"),
@@ -234,6 +236,8 @@ async fn a_timed_out_amqp_request_gets_504_and_its_late_reply_is_dropped_and_cou
     )
     .await;
     assert_eq!(res.status, 504, "{}", res.text());
+    // Only now does the service answer: a reply for a request that stopped waiting.
+    svc.release();
     let line = r#"switchyard_rpc_replies_dropped_total{outbound="svc",reason="unmatched"} 1"#;
     switchyard_e2e::eventually(
         Duration::from_secs(10),

@@ -13,28 +13,34 @@ use switchyard_e2e::{Gateway, within};
 
 const T: Duration = Duration::from_secs(20);
 
+/// `openssl req` arguments for a new P-256 key, unencrypted.
+const EC_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+];
+
+/// Runs `openssl ARGS` in `dir`, which must succeed.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A test CA (`ca.pem`) and a certificate it signed for 127.0.0.1 (`cert.pem`, `key.pem`), in
 /// `dir`, made by openssl.
 fn certificate(dir: &Path) {
-    let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl runs");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
+    let openssl = |args: &[&str]| openssl(dir, args);
+    let ec = EC_KEY;
     openssl(
         &[
             &["req", "-x509"],
@@ -368,25 +374,8 @@ async fn a_renewed_certificate_is_served_without_a_restart() {
 /// A client key and certificate with CN `name` (`NAME.pem`, `NAME.key`), signed by the test
 /// CA (`ca.pem`/`ca.key` in `dir`), or with `own_ca` by a fresh CA no one trusts.
 fn client_certificate(dir: &Path, name: &str, own_ca: bool) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl runs");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
+    let run = |args: &[&str]| openssl(dir, args);
+    let ec = EC_KEY;
     let (ca, ca_key) = if own_ca {
         let (pem, key) = (format!("{name}-ca.pem"), format!("{name}-ca.key"));
         let subject = format!("/CN={name} rogue CA");

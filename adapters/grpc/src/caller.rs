@@ -8,7 +8,6 @@ use tonic::{Request, Status};
 
 use switchyard_core::auth::{Credentials, Denial, credentials};
 use switchyard_core::principal::Principal;
-use switchyard_core::principal::TOO_MANY_STREAMS;
 
 use crate::shared::Shared;
 
@@ -39,7 +38,7 @@ pub(crate) fn principal<T>(
 /// A refusal as its gRPC status.
 pub(crate) fn denied(denial: &Denial) -> Status {
     let message = format!("{}: {}", denial.reason, denial.detail);
-    if denial.reason == TOO_MANY_STREAMS {
+    if denial.is_limit() {
         return Status::resource_exhausted(message);
     }
     if denial.is_unauthenticated() {

@@ -11,7 +11,6 @@ use switchyard_core::DeliveryError;
 use switchyard_core::auth::Denial;
 use switchyard_core::cloudevent::DecodeError;
 use switchyard_core::error::BoxError;
-use switchyard_core::principal::TOO_MANY_STREAMS;
 use switchyard_core::topic::TopicError;
 
 /// An error answer: `{"error": code, "message": text, ...}`.
@@ -56,7 +55,7 @@ impl ApiError {
 
     /// A refusal by authentication (401 with `WWW-Authenticate`) or by permissions (403).
     pub fn denied(denial: &Denial) -> Self {
-        let (status, error) = if denial.reason == TOO_MANY_STREAMS {
+        let (status, error) = if denial.is_limit() {
             (StatusCode::TOO_MANY_REQUESTS, "too_many_streams")
         } else if denial.is_unauthenticated() {
             (StatusCode::UNAUTHORIZED, "unauthenticated")

@@ -61,10 +61,17 @@ impl Denial {
 
     /// Whether it is about who the client is (401) rather than what it may do (403).
     pub fn is_unauthenticated(&self) -> bool {
-        !matches!(
-            self.reason,
-            "publish_denied" | "subscribe_denied" | "origin_denied"
-        )
+        !self.is_limit()
+            && !matches!(
+                self.reason,
+                "publish_denied" | "subscribe_denied" | "origin_denied"
+            )
+    }
+
+    /// A limit the caller is over (`too_many_streams`), not a refusal of who it is or what it
+    /// may do: try again later (429, WebSocket close 1013, gRPC RESOURCE_EXHAUSTED).
+    pub fn is_limit(&self) -> bool {
+        self.reason == crate::principal::TOO_MANY_STREAMS
     }
 
     /// Counts it in `switchyard_auth_denied_total{reason}`.

@@ -42,7 +42,12 @@ pub(super) async fn apply(
 ) {
     let outcome = match read {
         Err(errors) => Err(errors.0),
-        Ok(config) => running.reload(config, log_level).await,
+        Ok(config) => {
+            for warning in &config.warnings {
+                tracing::warn!("{warning}");
+            }
+            running.reload(config, log_level).await
+        }
     };
     match outcome {
         // Logged before counted: whoever sees the count (a test, an alert) finds the lines.
